@@ -1,0 +1,1 @@
+"""Integration tests: the session against SQLite, PostgreSQL and MariaDB."""

@@ -1,0 +1,280 @@
+"""The pure flush planner: table order by foreign keys, and the plan built from states."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+
+from typed_session import FlushError, InstanceState, Mapped, Registry, column, entity
+from typed_session import instance_state as state_of
+from typed_session.unitofwork import FlushPlan, MapperWork, plan_flush, table_order
+
+
+def _table(metadata: MetaData, name: str, *references: str) -> Table:
+    """A table ``name`` with an ``id`` key and one foreign-key column per referenced table."""
+    fks: list[Column[int]] = [
+        Column(f"{ref}_id", Integer, ForeignKey(f"{ref}.id")) for ref in references
+    ]
+    return Table(name, metadata, Column("id", Integer, primary_key=True), *fks)
+
+
+def _names(tables: list[Table]) -> list[str]:
+    return [t.name for t in tables]
+
+
+# -- table_order --------------------------------------------------------------------------
+
+
+def test_parent_before_child() -> None:
+    m = MetaData()
+    parent = _table(m, "parent")
+    child = _table(m, "child", "parent")
+    assert _names(table_order([child, parent])) == ["parent", "child"]
+    assert _names(table_order([parent, child])) == ["parent", "child"]
+
+
+@pytest.mark.parametrize("given_order", list(itertools.permutations(["a", "b", "c"])))
+def test_chain_of_three(given_order: tuple[str, ...]) -> None:
+    m = MetaData()
+    tables = {"a": _table(m, "a"), "b": _table(m, "b", "a"), "c": _table(m, "c", "b")}
+    assert _names(table_order(tables[n] for n in given_order)) == ["a", "b", "c"]
+
+
+def test_self_referential_table_is_ignored() -> None:
+    m = MetaData()
+    node = _table(m, "node", "node")
+    assert _names(table_order([node])) == ["node"]
+    root = _table(m, "root")
+    tree = _table(m, "tree", "tree", "root")
+    assert _names(table_order([tree, root])) == ["root", "tree"]
+
+
+def test_cycle_keeps_the_given_order() -> None:
+    m = MetaData()
+    a = _table(m, "a", "b")
+    b = _table(m, "b", "a")
+    assert _names(table_order([a, b])) == ["a", "b"]
+    assert _names(table_order([b, a])) == ["b", "a"]
+
+
+def test_cycle_does_not_disable_ordering_of_other_tables() -> None:
+    m = MetaData()
+    a = _table(m, "a", "b")
+    b = _table(m, "b", "a")
+    parent = _table(m, "parent")
+    child = _table(m, "child", "parent")
+    order = _names(table_order([child, parent, a, b]))
+    assert order.index("parent") < order.index("child")
+
+
+def test_references_outside_the_given_tables_are_ignored() -> None:
+    m = MetaData()
+    _table(m, "elsewhere")
+    child = _table(m, "child", "elsewhere")
+    other = _table(m, "other")
+    assert _names(table_order([child, other])) == ["child", "other"]
+
+
+def test_unresolvable_foreign_key_target_is_ignored() -> None:
+    m = MetaData()
+    child = _table(m, "child", "not_in_metadata")
+    assert _names(table_order([child])) == ["child"]
+
+
+def test_duplicates_are_listed_once() -> None:
+    m = MetaData()
+    parent = _table(m, "parent")
+    child = _table(m, "child", "parent")
+    assert _names(table_order([child, parent, child, parent])) == ["parent", "child"]
+
+
+def test_empty() -> None:
+    assert table_order([]) == []
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> tuple[list[Table], dict[str, set[str]]]:
+    """Tables t0..tn-1 where ti may reference any tj with j < i (and itself), shuffled."""
+    n = draw(st.integers(min_value=1, max_value=9))
+    m = MetaData()
+    refs: dict[str, set[str]] = {}
+    tables: list[Table] = []
+    for i in range(n):
+        name = f"t{i}"
+        chosen = {f"t{j}" for j in range(i) if draw(st.booleans())}
+        self_ref = draw(st.booleans())
+        tables.append(_table(m, name, *sorted(chosen), *([name] if self_ref else [])))
+        refs[name] = chosen
+    return draw(st.permutations(tables)), refs
+
+
+@settings(deadline=None)
+@given(dags())
+def test_every_table_comes_after_the_tables_it_references(
+    dag: tuple[list[Table], dict[str, set[str]]],
+) -> None:
+    tables, refs = dag
+    order = _names(table_order(tables))
+    assert sorted(order) == sorted(_names(tables))
+    position = {name: i for i, name in enumerate(order)}
+    for name, referenced in refs.items():
+        for target in referenced:
+            assert position[target] < position[name], (name, target, order)
+
+
+@settings(deadline=None)
+@given(dags(), st.data())
+def test_a_subset_is_ordered_among_itself(
+    dag: tuple[list[Table], dict[str, set[str]]], data: st.DataObject
+) -> None:
+    tables, refs = dag
+    subset = data.draw(st.lists(st.sampled_from(tables), unique=True, min_size=1))
+    order = _names(table_order(subset))
+    assert sorted(order) == sorted(_names(subset))
+    position = {name: i for i, name in enumerate(order)}
+    for name in order:
+        for target in refs[name] & position.keys():
+            assert position[target] < position[name]
+
+
+# -- plan_flush ---------------------------------------------------------------------------
+
+reg = Registry()
+
+
+@entity(reg, table="uow_parent")
+class Parent:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+
+
+@entity(reg, table="uow_child")
+class Child:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    parent_id: Mapped[int] = column(foreign_key="uow_parent.id")
+    label: Mapped[str | None] = column(default=None)
+
+
+@entity(reg, table="uow_grandchild")
+class GrandChild:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    child_id: Mapped[int] = column(foreign_key="uow_child.id")
+
+
+def _new(*objs: object) -> list[tuple[InstanceState[Any], object]]:
+    return [(state_of(o), o) for o in objs]
+
+
+def _persistent(obj: object, ident: int) -> InstanceState[Any]:
+    """Give a fresh object an identity, as if loaded (no session involved)."""
+    state = state_of(obj)
+    state.identity = ident
+    return state
+
+
+def _classes(works: tuple[MapperWork, ...]) -> list[type[Any]]:
+    return [w.mapper.class_ for w in works]
+
+
+def test_empty_plan() -> None:
+    plan = plan_flush([], [], [])
+    assert isinstance(plan, FlushPlan)
+    assert plan.empty
+    assert plan == FlushPlan((), (), ())
+
+
+def test_inserts_parent_table_first_rows_in_added_order() -> None:
+    g = GrandChild(child_id=1)
+    c1, c2 = Child(parent_id=1), Child(parent_id=2)
+    p = Parent(name="p")
+    plan = plan_flush(_new(g, c1, p, c2), [], [])
+    assert _classes(plan.saves) == [Parent, Child, GrandChild]
+    assert plan.deletes == ()
+    child_work = plan.saves[1]
+    assert [s for s, _ in child_work.inserts] == [state_of(c1), state_of(c2)]
+    assert child_work.inserts[0][1] is c1.__dict__
+    assert not plan.empty
+
+
+def test_deletes_child_table_first() -> None:
+    p = Parent(name="p")
+    c = Child(parent_id=1)
+    g = GrandChild(child_id=1)
+    deleted = [(_persistent(p, 1), p), (_persistent(c, 1), c), (_persistent(g, 1), g)]
+    plan = plan_flush([], [], deleted)
+    assert plan.saves == ()
+    assert _classes(plan.deletes) == [GrandChild, Child, Parent]
+    assert plan.deletes[0].deletes == [state_of(g)]
+
+
+def test_updates_carry_the_changed_values() -> None:
+    p = Parent(name="old")
+    state = _persistent(p, 1)
+    p.name = "new"
+    plan = plan_flush([], [state], [])
+    assert _classes(plan.saves) == [Parent]
+    ((updated, d, changes),) = plan.saves[0].updates
+    assert updated is state
+    assert d is p.__dict__
+    assert changes == {"name": "new"}
+    assert plan.clean == ()
+
+
+def test_unchanged_dirty_state_is_clean() -> None:
+    p = Parent(name="same")
+    state = _persistent(p, 1)
+    p.name = "other"
+    p.name = "same"
+    plan = plan_flush([], [state], [])
+    assert plan.empty
+    assert plan.clean == (state,)
+
+
+def test_dirty_state_that_is_deleted_is_not_updated() -> None:
+    p = Parent(name="a")
+    state = _persistent(p, 1)
+    p.name = "b"
+    plan = plan_flush([], [state], [(state, p)])
+    assert plan.saves == ()
+    assert plan.deletes[0].deletes == [state]
+    assert plan.clean == ()
+
+
+def test_dirty_state_without_identity_is_skipped() -> None:
+    p = Parent(name="a")
+    plan = plan_flush([], [state_of(p)], [])
+    assert plan.empty
+    assert plan.clean == ()
+
+
+def test_inserts_and_updates_of_one_table_share_one_work() -> None:
+    old = Parent(name="a")
+    state = _persistent(old, 1)
+    old.name = "b"
+    new = Parent(name="n")
+    c = Child(parent_id=1)
+    plan = plan_flush(_new(c, new), [state], [])
+    assert _classes(plan.saves) == [Parent, Child]
+    assert len(plan.saves[0].inserts) == 1
+    assert len(plan.saves[0].updates) == 1
+
+
+def test_missing_required_value_is_refused_before_any_sql() -> None:
+    c = Child.__new__(Child)  # no constructor: parent_id never assigned
+    with pytest.raises(FlushError, match=r"Child\.parent_id has no value") as info:
+        plan_flush(_new(c), [], [])
+    message = str(info.value)
+    assert "uow_child.parent_id" in message
+    assert "NOT NULL" in message
+    assert info.value.instance is c
+
+
+def test_missing_values_the_database_supplies_are_fine() -> None:
+    # id is autoincrement, label is nullable: neither needs a value
+    plan = plan_flush(_new(Child(parent_id=1)), [], [])
+    assert len(plan.saves[0].inserts) == 1

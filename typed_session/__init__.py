@@ -1,0 +1,69 @@
+"""typed_session: a strictly typed unit-of-work ORM session on SQLAlchemy Core.
+
+Stable for library authors: the exceptions (``typed_session.exc``), the records
+(``IdentityKey``, ``InstanceState``, ``ObjectState``, ``Snapshot``,
+``ConnectionBinding``, ``SessionConfig``) and the names exported here. Internal modules
+(``loading``, ``persistence``, ``unitofwork``, ``instrumentation``) may change.
+"""
+
+from typed_session.config import SessionConfig as SessionConfig
+from typed_session.config import SessionOptions as SessionOptions
+from typed_session.exc import DetachedInstanceError as DetachedInstanceError
+from typed_session.exc import FlushError as FlushError
+from typed_session.exc import ObjectDeletedError as ObjectDeletedError
+from typed_session.exc import ObjectStateError as ObjectStateError
+from typed_session.exc import SessionConfigError as SessionConfigError
+from typed_session.exc import StaleDataError as StaleDataError
+from typed_session.exc import UnmappedClassError as UnmappedClassError
+from typed_session.exc import UnmappedInstanceError as UnmappedInstanceError
+from typed_session.exc import UnsetAttributeError as UnsetAttributeError
+from typed_session.identity import IdentityKey as IdentityKey
+from typed_session.identity import IdentityMap as IdentityMap
+from typed_session.mapping.fields import Mapped as Mapped
+from typed_session.mapping.fields import column as column
+from typed_session.mapping.mapper import ColumnAttribute as ColumnAttribute
+from typed_session.mapping.mapper import Mapper as Mapper
+from typed_session.mapping.mapper import inspect_entity as inspect_entity
+from typed_session.mapping.registry import Registry as Registry
+from typed_session.mapping.registry import entity as entity
+from typed_session.session import Session as Session
+from typed_session.session import object_session as object_session
+from typed_session.state import InstanceState as InstanceState
+from typed_session.state import ObjectState as ObjectState
+from typed_session.state import instance_state as instance_state
+from typed_session.transaction import ConnectionBinding as ConnectionBinding
+from typed_session.transaction import SessionTransaction as SessionTransaction
+from typed_session.transaction import Snapshot as Snapshot
+from typed_session.transaction import TransactionState as TransactionState
+
+__all__ = [
+    "ColumnAttribute",
+    "ConnectionBinding",
+    "DetachedInstanceError",
+    "FlushError",
+    "IdentityKey",
+    "IdentityMap",
+    "InstanceState",
+    "Mapped",
+    "Mapper",
+    "ObjectDeletedError",
+    "ObjectState",
+    "ObjectStateError",
+    "Registry",
+    "Session",
+    "SessionConfig",
+    "SessionConfigError",
+    "SessionOptions",
+    "SessionTransaction",
+    "Snapshot",
+    "StaleDataError",
+    "TransactionState",
+    "UnmappedClassError",
+    "UnmappedInstanceError",
+    "UnsetAttributeError",
+    "column",
+    "entity",
+    "inspect_entity",
+    "instance_state",
+    "object_session",
+]

@@ -1,0 +1,65 @@
+"""``SessionConfig``: the validated, immutable options of a ``Session``.
+
+pydantic does the checking, so that ``Session(engine, autoflush="yes")`` or a misspelt
+option fails at once with the option's name, instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
+
+from typed_session.exc import SessionConfigError
+
+__all__ = ["SessionConfig", "SessionOptions", "validate_options"]
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of ``Session(...)`` and ``sessionmaker(...)``."""
+
+    autoflush: bool
+    expire_on_commit: bool
+    info: dict[Any, Any] | None
+
+
+class SessionConfig(BaseModel):
+    """The session options after validation. Frozen: change one by making a new one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    autoflush: StrictBool = True
+    expire_on_commit: StrictBool = True
+    info: dict[Any, Any] | None = None
+
+
+def validate_options(owner: str, options: dict[str, Any]) -> SessionConfig:
+    """Validate keyword options into a ``SessionConfig``.
+
+    Args:
+        owner: what was being constructed, for the message (``"Session"``).
+        options: the keyword arguments as given.
+
+    Raises:
+        SessionConfigError: naming each unknown or mistyped option and what it accepts.
+    """
+    known = list(SessionConfig.model_fields)
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, known, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SessionConfigError(
+            f"{owner}() got unknown option(s) {', '.join(hints)}; the options are: "
+            f"{', '.join(known)}"
+        )
+    try:
+        return SessionConfig(**options)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"option {'.'.join(str(p) for p in e['loc'])!r}: {e['msg']} (got {e.get('input')!r})"
+            for e in err.errors()
+        )
+        raise SessionConfigError(f"{owner}() got a bad option value: {problems}") from None

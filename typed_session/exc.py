@@ -1,0 +1,146 @@
+"""Exceptions raised by typed_session, and where each sits in the tree.
+
+Core's classes are reused where they already mean the right thing, so code that
+catches ``sqlalchemy.exc.InvalidRequestError`` keeps working::
+
+    sqlalchemy.exc.SQLAlchemyError
+    ├── sqlalchemy.exc.ArgumentError
+    │   └── SessionConfigError                         (a wrong option to Session(...))
+    ├── sqlalchemy.exc.InvalidRequestError
+    │   ├── UnmappedError
+    │   │   ├── UnmappedInstanceError                  (an object of a class that is no entity)
+    │   │   └── UnmappedClassError                     (a class that is no entity)
+    │   ├── ObjectStateError                           (wrong lifecycle state for the call)
+    │   ├── FlushError                                 (the unit of work cannot proceed)
+    │   ├── DetachedInstanceError                      (a load needs a session the object has left)
+    │   └── ObjectDeletedError                         (the object's row is gone)
+    ├── sqlalchemy.exc.PendingRollbackError            (Core's; a failed flush needs rollback())
+    └── StaleDataError                                 (a row count did not match the plan)
+
+    AttributeError
+    └── UnsetAttributeError                            (a mapped attribute has no value yet)
+
+Every error says what went wrong, on which object or attribute, and what to do next; the
+objects involved are attributes of the exception, for programs to read.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+__all__ = [
+    "DetachedInstanceError",
+    "FlushError",
+    "ObjectDeletedError",
+    "ObjectStateError",
+    "SessionConfigError",
+    "StaleDataError",
+    "UnmappedClassError",
+    "UnmappedError",
+    "UnmappedInstanceError",
+    "UnsetAttributeError",
+]
+
+
+def describe(instance: object) -> str:
+    """Name an object in a message without touching its (possibly unloaded) attributes."""
+    return f"<{type(instance).__name__} at 0x{id(instance):x}>"
+
+
+class SessionConfigError(sa_exc.ArgumentError):
+    """A ``Session`` or ``sessionmaker`` was given an option it does not know or cannot use."""
+
+
+class UnmappedError(sa_exc.InvalidRequestError):
+    """Something that should be an entity, or an instance of one, is not."""
+
+
+class UnmappedInstanceError(UnmappedError):
+    """An object whose class is not mapped was handed to the session."""
+
+    def __init__(self, instance: object, message: str | None = None) -> None:
+        self.instance = instance
+        super().__init__(
+            message
+            or (
+                f"{describe(instance)} is not an instance of a mapped class: decorate "
+                f"{type(instance).__name__} with @entity(registry) before handing its "
+                "objects to a Session"
+            )
+        )
+
+
+class UnmappedClassError(UnmappedError):
+    """A class that is not an entity was used where an entity is needed."""
+
+    def __init__(self, cls: object, message: str | None = None) -> None:
+        self.cls = cls
+        name = getattr(cls, "__name__", repr(cls))
+        super().__init__(
+            message or f"class {name} is not mapped: decorate it with @entity(registry) first"
+        )
+
+
+class ObjectStateError(sa_exc.InvalidRequestError):
+    """The operation does not apply to the object in its present lifecycle state."""
+
+    def __init__(self, instance: object, message: str) -> None:
+        self.instance = instance
+        super().__init__(message)
+
+
+class FlushError(sa_exc.InvalidRequestError):
+    """The unit of work found a plan it cannot carry out; nothing of the flush is kept."""
+
+    def __init__(self, message: str, instance: object | None = None) -> None:
+        self.instance = instance
+        super().__init__(message)
+
+
+class StaleDataError(sa_exc.SQLAlchemyError):
+    """An UPDATE or DELETE matched a different number of rows than the flush planned."""
+
+
+class DetachedInstanceError(sa_exc.InvalidRequestError):
+    """An attribute needs loading, but the object belongs to no session that could load it."""
+
+    def __init__(self, instance: object, attribute: str) -> None:
+        self.instance = instance
+        self.attribute = attribute
+        cls = type(instance).__name__
+        super().__init__(
+            f"attribute {cls}.{attribute} of {describe(instance)} is not loaded and the "
+            "object is detached from any Session, so it cannot be loaded. Ways out: "
+            "create the session with expire_on_commit=False so that commit() keeps the "
+            "loaded values; call session.refresh(obj) or read the attribute before "
+            "session.close(); or attach it to a live session with session.add(obj), "
+            "which loads it there"
+        )
+
+
+class ObjectDeletedError(sa_exc.InvalidRequestError):
+    """An expired object's row could not be found any more when it was reloaded."""
+
+    def __init__(self, instance: object, attribute: str | None = None) -> None:
+        self.instance = instance
+        self.attribute = attribute
+        super().__init__(
+            f"the row of {describe(instance)} ({type(instance).__name__}) no longer exists "
+            "in the database, so its expired attributes cannot be reloaded: it was deleted "
+            "or its primary key changed outside this session. Expunge the object with "
+            "session.expunge(obj)"
+        )
+
+
+class UnsetAttributeError(AttributeError):
+    """A mapped attribute was read before it had any value.
+
+    Raised instead of returning ``None``, so that ``Mapped[int]`` never yields ``None``.
+    """
+
+    def __init__(self, instance: object, attribute: str, reason: str) -> None:
+        self.instance = instance
+        self.attribute = attribute
+        super().__init__(
+            f"{type(instance).__name__}.{attribute} of {describe(instance)} has no value: {reason}"
+        )

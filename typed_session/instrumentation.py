@@ -1,0 +1,219 @@
+"""What an entity class gets installed on it: attribute descriptors, ``__setattr__``, ``__init__``.
+
+The read path is the one that matters most. Each mapped class attribute is a *non-data*
+descriptor, so a loaded value is found in the instance ``__dict__`` before the descriptor
+is ever consulted and reading it runs no Python code at all (``bench/attr_read.py``
+measures it). The descriptor runs only when the value is missing: on the class, where it
+returns the Core column, or for an expired or never-set attribute, where it loads through
+the session or explains why it cannot.
+
+Writes go through a class-level ``__setattr__`` that records the first old value in the
+state, so the flush knows which columns changed.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
+
+from sqlalchemy import Column
+
+from typed_session.exc import DetachedInstanceError, UnsetAttributeError
+from typed_session.mapping.fields import MISSING
+from typed_session.state import STATE_ATTR
+
+if TYPE_CHECKING:
+    from typed_session.mapping.mapper import ColumnAttribute, Mapper
+    from typed_session.state import InstanceState
+
+__all__ = ["MappedAttribute", "install"]
+
+_T = TypeVar("_T")
+
+
+@final
+class MappedAttribute(Generic[_T]):
+    """The class attribute behind ``Mapped[T]`` at run time (a non-data descriptor)."""
+
+    __slots__ = ("attribute", "column", "key")
+
+    def __init__(self, attribute: ColumnAttribute) -> None:
+        self.attribute = attribute
+        self.key = attribute.key
+        self.column: Column[_T] = attribute.column
+
+    @overload
+    def __get__(self, instance: None, owner: type[object]) -> Column[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[object]) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type[object]) -> Column[_T] | _T:
+        if instance is None:
+            return self.column
+        return self._missing(instance)
+
+    def _missing(self, instance: object) -> _T:
+        """Produce a value that is not in the instance ``__dict__``: load it, or explain."""
+        d = instance.__dict__
+        key = self.key
+        state: InstanceState[Any] | None = d.get(STATE_ATTR)
+        if state is not None:
+            expired = state.expired
+            if expired and key in expired:
+                session = state.session
+                if session is None:
+                    raise DetachedInstanceError(instance, key)
+                session._load_expired(state)
+                if key in d:
+                    return d[key]  # type: ignore[no-any-return]  # stored by the loader
+        raise self._unset(instance, state)
+
+    def _unset(self, instance: object, state: InstanceState[Any] | None) -> UnsetAttributeError:
+        attr = self.attribute
+        if attr.database_generated and (state is None or state.identity is None):
+            reason = (
+                "the database generates it when the object is inserted; add the object "
+                "to a session and call session.flush() (or commit()) before reading it, "
+                "or assign a value yourself"
+            )
+        else:
+            reason = (
+                "it was never assigned; pass it to the constructor or assign it, give "
+                "column() a default, or declare it Mapped[... | None] with default=None"
+            )
+        return UnsetAttributeError(instance, self.key, reason)
+
+    def __repr__(self) -> str:
+        return f"<mapped attribute {self.column}>"
+
+
+def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]:
+    """A ``__setattr__`` that records history for mapped keys and stays out of the way else."""
+    set_plain = object.__setattr__
+
+    def __setattr__(self: object, key: str, value: object) -> None:
+        if key in keys:
+            d = self.__dict__
+            state: InstanceState[Any] | None = d.get(STATE_ATTR)
+            if state is not None:
+                if state.identity is not None:
+                    committed = state.committed
+                    if committed is None or key not in committed or not state.modified:
+                        state.record_change(self, d, key)
+                expired = state.expired
+                if expired:
+                    expired.discard(key)
+            d[key] = value
+        else:
+            set_plain(self, key, value)
+
+    return __setattr__
+
+
+def _make_delattr(keys: frozenset[str], cls_name: str) -> Callable[[object, str], None]:
+    del_plain = object.__delattr__
+
+    def __delattr__(self: object, key: str) -> None:
+        if key in keys:
+            raise AttributeError(
+                f"{cls_name}.{key} is a mapped attribute and cannot be deleted: assign a "
+                "new value instead (None, if it is declared Mapped[... | None])"
+            )
+        del_plain(self, key)
+
+    return __delattr__
+
+
+def _make_init(
+    cls: type[Any], attributes: list[ColumnAttribute], *, post_init: bool
+) -> Callable[..., None]:
+    """Generate ``__init__`` source the way dataclasses does, writing ``__dict__`` directly."""
+    namespace: dict[str, object] = {"_MISSING": MISSING}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body = ["    _d = self.__dict__"]
+    seen_default = False
+    for attr in attributes:
+        key = attr.key
+        has_default = attr.default is not MISSING
+        has_factory = attr.default_factory is not None
+        if has_default:
+            namespace[f"_dflt_{key}"] = attr.default
+        if has_factory:
+            namespace[f"_fact_{key}"] = attr.default_factory
+        if not attr.init:
+            if has_default:
+                body.append(f"    _d[{key!r}] = _dflt_{key}")
+            elif has_factory:
+                body.append(f"    _d[{key!r}] = _fact_{key}()")
+            continue
+        if has_default:
+            param = f"{key}=_dflt_{key}"
+        elif has_factory:
+            param = f"{key}=_MISSING"
+            body.append(f"    if {key} is _MISSING:\n        {key} = _fact_{key}()")
+        else:
+            param = key
+        if attr.kw_only:
+            keyword.append(param)
+        else:
+            if seen_default and not (has_default or has_factory):
+                raise TypeError(
+                    f"{cls.__name__}.{key}: a positional attribute without a default follows "
+                    "one with a default; give it a default or make it keyword-only "
+                    "(column(kw_only=True))"
+                )
+            seen_default = seen_default or has_default or has_factory
+            positional.append(param)
+        body.append(f"    _d[{key!r}] = {key}")
+    if post_init:
+        body.append("    self.__post_init__()")
+    params = ["self", *positional]
+    if keyword:
+        params += ["*", *keyword]
+    source = f"def __init__({', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)
+    init = namespace["__init__"]
+    assert isinstance(init, types.FunctionType)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _make_repr(keys: tuple[str, ...]) -> Callable[[object], str]:
+    def __repr__(self: object) -> str:
+        d = self.__dict__
+        shown = ", ".join(f"{k}={d[k]!r}" for k in keys if k in d)
+        return f"{type(self).__qualname__}({shown})"
+
+    return __repr__
+
+
+def install(
+    cls: type[_T], mapper: Mapper[_T], init_attributes: list[ColumnAttribute] | None
+) -> None:
+    """Instrument an entity class in place: descriptors, hooks, generated methods.
+
+    Args:
+        cls: the class.
+        mapper: its mapper.
+        init_attributes: the attributes in the generated ``__init__``'s parameter order,
+            or ``None`` to leave ``__init__`` alone.
+    """
+    attributes = list(mapper.attributes.values())
+    keys = frozenset(mapper.attribute_keys)
+    for attr in attributes:
+        setattr(cls, attr.key, MappedAttribute[Any](attr))
+    # setattr() rather than assignment: mypy rightly refuses assigning methods of a
+    # class it knows; here replacing them is the point
+    setattr(cls, "__setattr__", _make_setattr(keys))  # noqa: B010
+    setattr(cls, "__delattr__", _make_delattr(keys, cls.__name__))  # noqa: B010
+    if init_attributes is not None:
+        post_init = hasattr(cls, "__post_init__")
+        init = _make_init(cls, init_attributes, post_init=post_init)
+        setattr(cls, "__init__", init)  # noqa: B010
+    if "__repr__" not in cls.__dict__:
+        setattr(cls, "__repr__", _make_repr(tuple(a.key for a in attributes if a.repr)))  # noqa: B010
+    entity_clause = mapper.entity_clause
+    cls.__clause_element__ = classmethod(lambda _cls: entity_clause)  # type: ignore[attr-defined]

@@ -1,0 +1,244 @@
+"""Rows -> instances, always through the identity map: one object per row identity.
+
+The per-row loop is the hot path of every query. It does what
+``../shared/bench/FLOORS.md`` shows to be the floor and nothing more: one dictionary
+lookup for the identity, and for a new row ``__new__``, one ``__dict__.update`` from the
+row, one slotted state record and one index entry. Core has already converted the
+values (its result processors), so no value is touched twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+from sqlalchemy import FromClause, Row, Select
+from sqlalchemy.engine import IteratorResult, Result
+from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.exc import InvalidRequestError
+
+from typed_session.exc import ObjectDeletedError
+from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
+from typed_session.state import STATE_ATTR, InstanceState
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, CursorResult
+
+    from typed_session.identity import IdentityMap
+
+__all__ = [
+    "EntityColumns",
+    "entity_columns",
+    "load_expired",
+    "load_instances",
+    "make_block",
+    "whole_row",
+    "wrap_result",
+]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EntityColumns:
+    """Where one entity's columns sit in a result row."""
+
+    mapper: Mapper[Any]
+    offset: int
+    #: positions of the mapped attributes inside the block, in ``mapper.load_keys`` order
+    positions: tuple[int, ...]
+    width: int
+    #: positions of the primary-key values in the whole row
+    pk_positions: tuple[int, ...]
+    #: whether the row is exactly the mapper's attributes in ``load_keys`` order
+    full: bool
+
+
+def make_block(
+    mapper: Mapper[Any], offset: int, positions: tuple[int, ...], width: int
+) -> EntityColumns:
+    """Describe where an entity's columns sit, with the derived positions precomputed."""
+    keys = mapper.load_keys
+    pk_positions = tuple(offset + positions[keys.index(k)] for k in mapper.pk_keys)
+    full = offset == 0 and width == len(keys) and positions == tuple(range(len(keys)))
+    return EntityColumns(mapper, offset, positions, width, pk_positions, full)
+
+
+@functools.cache
+def whole_row(mapper: Mapper[Any]) -> EntityColumns:
+    """The block of a row of ``mapper.select_statement``: every column, in order."""
+    n = len(mapper.load_keys)
+    return make_block(mapper, 0, tuple(range(n)), n)
+
+
+def entity_columns(statement: object) -> tuple[list[EntityColumns], int] | None:
+    """Find the entities in a select's columns clause: ``select(User, Address.id)``.
+
+    Returns:
+        The entity blocks and the total row width, or ``None`` when the statement
+        selects no entity (plain Core, returned to the caller untouched).
+    """
+    if not isinstance(statement, Select):
+        return None
+    # Core keeps what was passed to select() in _raw_columns; the entity's annotated
+    # table is recognisable there and nowhere public (column_descriptions drops it).
+    raw: Sequence[Any] = statement._raw_columns
+    blocks: list[EntityColumns] = []
+    offset = 0
+    for element in raw:
+        annotations = getattr(element, "_annotations", None)
+        mapper = annotations.get(ENTITY_ANNOTATION) if annotations else None
+        if mapper is not None:
+            assert isinstance(mapper, Mapper)
+            cols = list(element.c)
+            by_column = mapper.by_column
+            index = {c.key: i for i, c in enumerate(cols)}
+            positions = tuple(
+                index[by_column[a.column].column.key] for a in mapper.attributes.values()
+            )
+            blocks.append(make_block(mapper, offset, positions, len(cols)))
+            offset += len(cols)
+        elif isinstance(element, FromClause):
+            offset += len(element.c)
+        else:
+            offset += 1
+    if not blocks:
+        return None
+    if offset != len(statement.selected_columns):
+        raise InvalidRequestError(
+            "typed_session could not line up the selected columns with the entities of "
+            f"this statement ({offset} expected, {len(statement.selected_columns)} "
+            "selected); select entities and columns without repeating them"
+        )
+    return blocks, offset
+
+
+def load_instances(
+    imap: IdentityMap, block: EntityColumns, rows: Iterable[Sequence[Any]]
+) -> list[Any]:
+    """Turn rows into objects of one entity through the identity map (``None`` for NULL keys)."""
+    mapper = block.mapper
+    cls = mapper.class_
+    new = object.__new__
+    keys = mapper.load_keys
+    table = imap.table_for(mapper)
+    lookup = table.get
+    make_ref = weakref.ref
+    make_state = InstanceState
+    offset = block.offset
+    full = block.full
+    pk_pos = block.pk_positions
+    single = len(pk_pos) == 1
+    pk0 = pk_pos[0]
+    out: list[Any] = []
+    append = out.append
+    added = 0
+    for row in rows:
+        ident = row[pk0] if single else tuple(row[i] for i in pk_pos)
+        state = lookup(ident)
+        if state is not None:
+            obj = state.obj()
+            if obj is not None:
+                if state.expired:
+                    _refresh_from_row(state, obj.__dict__, block, row)
+                append(obj)
+                continue
+        if ident is None or (not single and None in ident):
+            append(None)
+            continue
+        obj = new(cls)
+        d = obj.__dict__
+        if full:
+            d.update(zip(keys, row, strict=False))
+        else:
+            d.update(zip(keys, [row[offset + p] for p in block.positions], strict=False))
+        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, None, imap)
+        append(obj)
+        added += 1
+    imap.note_added(added)
+    return out
+
+
+def _refresh_from_row(
+    state: InstanceState[Any], d: dict[str, Any], block: EntityColumns, row: Sequence[Any]
+) -> None:
+    """Fill an existing object's expired attributes from a row that arrived for it."""
+    expired = state.expired
+    assert expired is not None
+    keys = block.mapper.load_keys
+    offset = block.offset
+    for key, pos in zip(keys, block.positions, strict=True):
+        if key in expired:
+            d[key] = row[offset + pos]
+    state.expired = None
+
+
+def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any]) -> Result[Any]:
+    """Resolve the entities of a Core result through the identity map.
+
+    A statement without entities gets Core's own result back untouched.
+    """
+    found = entity_columns(statement)
+    if found is None:
+        return result
+    blocks, width = found
+    if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
+        # one entity and nothing else: rows are consumed one by one (each freed at once)
+        # and the result holds the bare objects, which Core's scalars() yields as they are
+        objs = load_instances(imap, blocks[0], result)
+        names = [blocks[0].mapper.class_.__name__]
+        return IteratorResult(
+            SimpleResultMetaData(names), iter(objs), _source_supports_scalars=True
+        )
+    rows = result.all()
+    keys = list(result.keys())
+    columns: list[list[Any]] = [list(r) for r in rows]
+    out_keys: list[str] = []
+    replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
+        b.offset: (b, load_instances(imap, b, rows)) for b in blocks
+    }
+    pos = 0
+    picks: list[tuple[int, int | None]] = []  # (row position, entity index)
+    block_objs: list[list[Any]] = []
+    while pos < width:
+        hit = replaced.get(pos)
+        if hit is None:
+            picks.append((pos, None))
+            out_keys.append(keys[pos])
+            pos += 1
+        else:
+            block, objs = hit
+            picks.append((pos, len(block_objs)))
+            block_objs.append(objs)
+            out_keys.append(block.mapper.class_.__name__)
+            pos += block.width
+    out_rows = [
+        tuple(columns[i][p] if e is None else block_objs[e][i] for p, e in picks)
+        for i in range(len(rows))
+    ]
+    return IteratorResult(SimpleResultMetaData(out_keys), iter(out_rows))
+
+
+def load_expired(state: InstanceState[Any], connection: Connection) -> None:
+    """Reload an object's expired attributes by primary key (all of them, in one SELECT).
+
+    Raises:
+        ObjectDeletedError: if the row is gone.
+    """
+    obj = state.obj()
+    if obj is None:
+        return
+    mapper = state.mapper
+    row: Row[Any] | None = connection.execute(
+        mapper.get_statement, mapper.pk_params(state.identity)
+    ).first()
+    if row is None:
+        raise ObjectDeletedError(obj)
+    expired = state.expired or set()
+    d = obj.__dict__
+    for key, value in zip(mapper.load_keys, row, strict=True):
+        if key in expired:
+            d[key] = value
+    state.expired = None

@@ -1,0 +1,1 @@
+"""The mapping layer: entity classes onto Core tables."""

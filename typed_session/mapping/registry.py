@@ -1,0 +1,302 @@
+"""``Registry`` and ``@entity``: an annotated class becomes an entity mapped onto a Core table.
+
+``entity`` is a module-level function on purpose: mypy applies ``dataclass_transform`` to
+a decorator function but not to a decorator method (python/mypy#16527), so
+``@entity(registry)`` gives a typed ``__init__`` on every checker.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, final
+
+import sqlalchemy as sa
+from sqlalchemy import Column, ForeignKey, MetaData, Table
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.types import TypeEngine
+from typing_extensions import dataclass_transform
+
+from typed_session.instrumentation import MappedAttribute, install
+
+from .fields import MISSING, ColumnSpec, Mapped, column
+from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper
+
+__all__ = ["Registry", "entity"]
+
+_E = TypeVar("_E")
+
+#: Python type -> the Core type a column of it gets when column() names none. ``str`` gets
+#: a length because MariaDB/MySQL cannot create a VARCHAR without one; ``Decimal`` a
+#: precision and scale because DECIMAL without them is DECIMAL(10, 0) there; ``float``
+#: is DOUBLE because FLOAT is single precision there; ``datetime`` and ``time`` keep
+#: microseconds there (fsp=6), as they do on PostgreSQL and SQLite.
+_DEFAULT_TYPES: dict[type, Callable[[], TypeEngine[Any]]] = {
+    int: sa.Integer,
+    str: lambda: sa.String(255),
+    bool: sa.Boolean,
+    float: sa.Double,
+    decimal.Decimal: lambda: sa.Numeric(28, 10),
+    datetime.datetime: lambda: sa.DateTime().with_variant(
+        mysql.DATETIME(fsp=6), "mysql", "mariadb"
+    ),
+    datetime.date: sa.Date,
+    datetime.time: lambda: sa.Time().with_variant(mysql.TIME(fsp=6), "mysql", "mariadb"),
+    datetime.timedelta: sa.Interval,
+    bytes: sa.LargeBinary,
+    uuid.UUID: sa.Uuid,
+}
+
+
+@final
+class Registry:
+    """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
+
+    def __init__(self, metadata: MetaData | None = None) -> None:
+        self.metadata = MetaData() if metadata is None else metadata
+        self._mappers: dict[type[Any], Mapper[Any]] = {}
+
+    @property
+    def mappers(self) -> tuple[Mapper[Any], ...]:
+        """Every mapper of this registry, in the order the classes were mapped."""
+        return tuple(self._mappers.values())
+
+    def __iter__(self) -> Iterator[Mapper[Any]]:
+        return iter(self.mappers)
+
+    def create_all(self, bind: Engine | Connection) -> None:
+        """Create every table of the registry's ``MetaData`` that does not exist yet."""
+        self.metadata.create_all(bind)
+
+    def drop_all(self, bind: Engine | Connection) -> None:
+        """Drop every table of the registry's ``MetaData`` that exists."""
+        self.metadata.drop_all(bind)
+
+    def _register(self, mapper: Mapper[Any]) -> None:
+        self._mappers[mapper.class_] = mapper
+
+
+def _unwrap_optional(tp: object) -> tuple[object, bool]:
+    """``X | None`` -> ``(X, True)``; anything else -> ``(tp, False)``."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        nullable = len(args) != len(typing.get_args(tp))
+        if len(args) == 1:
+            return args[0], nullable
+        return typing.Union[tuple(args)], nullable  # noqa: UP007 -- built from a runtime tuple
+    return tp, False
+
+
+def _core_type(cls: type[Any], key: str, python_type: object) -> TypeEngine[Any]:
+    if isinstance(python_type, type):
+        if issubclass(python_type, enum.Enum):
+            return sa.Enum(python_type, length=255)
+        factory = _DEFAULT_TYPES.get(python_type)
+        if factory is not None:
+            return factory()
+    raise ArgumentError(
+        f"{cls.__name__}.{key}: no column type is known for {python_type!r}; pass one "
+        f"explicitly, e.g. column(sqlalchemy.JSON) (known: "
+        f"{', '.join(t.__name__ for t in _DEFAULT_TYPES)}, enum.Enum subclasses)"
+    )
+
+
+def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
+    """(key, inner type) of every ``Mapped[...]`` annotation, in definition order."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError as err:
+        raise ArgumentError(
+            f"the annotations of {cls.__name__} name something undefined ({err}); define "
+            "or import it before the class is decorated with @entity"
+        ) from err
+    fields: list[tuple[str, object]] = []
+    for key in _own_annotation_order(cls):
+        tp = hints[key]
+        origin = typing.get_origin(tp)
+        if origin is typing.ClassVar:
+            continue
+        if origin is not Mapped:
+            raise ArgumentError(
+                f"{cls.__name__}.{key} is annotated {tp!r}, which is neither Mapped[...] nor "
+                f"ClassVar[...]: write Mapped[{getattr(tp, '__name__', tp)}] to map it to a "
+                "column, or ClassVar[...] for a plain class attribute"
+            )
+        (inner,) = typing.get_args(tp)
+        fields.append((key, inner))
+    return fields
+
+
+def _own_annotation_order(cls: type[Any]) -> list[str]:
+    keys: list[str] = []
+    for base in reversed(cls.__mro__):
+        for key in inspect.get_annotations(base):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _class_value(cls: type[Any], key: str) -> object:
+    """What the class body (or a plain mixin's) assigned to an annotated attribute."""
+    for base in cls.__mro__:
+        if key in base.__dict__:
+            value = base.__dict__[key]
+            if isinstance(value, MappedAttribute):
+                raise ArgumentError(
+                    f"{cls.__name__} inherits the mapped attribute {key!r} from the entity "
+                    f"{base.__name__}; entity inheritance is not supported yet. Put the "
+                    "shared attributes on a plain (undecorated) mixin class instead"
+                )
+            return value
+    return MISSING
+
+
+def _type_name(tp: object) -> str:
+    return getattr(tp, "__name__", repr(tp))
+
+
+def _build_column(
+    cls: type[Any], key: str, inner: object, spec: ColumnSpec, *, table_column: Column[Any] | None
+) -> Column[Any]:
+    python_type, optional = _unwrap_optional(inner)
+    if table_column is not None:
+        if table_column.nullable and not optional:
+            raise ArgumentError(
+                f"{cls.__name__}.{key} is annotated Mapped[{_type_name(python_type)}] but "
+                f"column {table_column.table.name}.{table_column.name} is nullable, so reading "
+                f"it could yield None; annotate it Mapped[{_type_name(python_type)} | None]"
+            )
+        return table_column
+    type_ = spec.type_ if spec.type_ is not None else _core_type(cls, key, python_type)
+    nullable = spec.nullable if spec.nullable is not None else optional and not spec.primary_key
+    if nullable and not optional:
+        raise ArgumentError(
+            f"{cls.__name__}.{key} is nullable but annotated Mapped[{_type_name(python_type)}]; "
+            f"annotate it Mapped[{getattr(python_type, '__name__', python_type)} | None] so "
+            "that reading it can yield None"
+        )
+    args: list[Any] = []
+    if spec.foreign_key is not None:
+        args.append(ForeignKey(spec.foreign_key))
+    core_default = spec.default
+    if core_default is MISSING or callable(core_default):
+        core_default = None
+    return Column(
+        spec.name or key,
+        type_,
+        *args,
+        key=key,
+        primary_key=spec.primary_key,
+        nullable=nullable,
+        unique=spec.unique or None,
+        index=spec.index or None,
+        default=core_default,
+        server_default=spec.server_default,
+        autoincrement=spec.autoincrement,
+    )
+
+
+@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(column,))
+def entity(
+    registry: Registry,
+    /,
+    *,
+    table: str | Table | None = None,
+    kw_only: bool = True,
+    init: bool = True,
+) -> Callable[[type[_E]], type[_E]]:
+    """Map an annotated class onto a table, as a class decorator: ``@entity(reg, table="users")``.
+
+    Every ``Mapped[T]`` annotation becomes a column (type inferred from ``T`` unless
+    ``column()`` names one; ``T | None`` is nullable). The class gets a dataclass-style
+    ``__init__`` (keyword-only by default), a ``__repr__`` that shows loaded attributes
+    only, and class attributes that are Core columns (``User.name == "x"``).
+
+    Args:
+        registry: the registry whose ``MetaData`` holds the table.
+        table: the table name to generate (default: the class name, lower-cased), or an
+            existing Core ``Table`` to map as it is (each annotated attribute must name
+            one of its column keys).
+        kw_only: whether the constructor's parameters are keyword-only.
+        init: whether to generate ``__init__``.
+
+    Returns:
+        The decorator.
+    """
+
+    def decorate(cls: type[_E]) -> type[_E]:
+        return _map_class(cls, registry, table, kw_only=kw_only, init=init)
+
+    return decorate
+
+
+def _map_class(
+    cls: type[_E], registry: Registry, table: str | Table | None, *, kw_only: bool, init: bool
+) -> type[_E]:
+    if MAPPER_ATTR in cls.__dict__:
+        raise ArgumentError(f"class {cls.__name__} is already mapped")
+    if "__slots__" in cls.__dict__:
+        raise ArgumentError(
+            f"entity {cls.__name__} declares __slots__; entities keep their values in "
+            "__dict__, remove __slots__"
+        )
+    existing = table if isinstance(table, Table) else None
+    fields = _mapped_fields(cls)
+    attributes: dict[str, ColumnAttribute] = {}
+    columns: list[Column[Any]] = []
+    for key, inner in fields:
+        raw = _class_value(cls, key)
+        spec = raw if isinstance(raw, ColumnSpec) else column(default=raw)
+        table_column: Column[Any] | None = None
+        if existing is not None:
+            table_column = existing.c.get(key)
+            if table_column is None:
+                raise ArgumentError(
+                    f"{cls.__name__}.{key} has no column in table {existing.name!r} (its "
+                    f"column keys: {', '.join(existing.c.keys())}); rename the attribute "
+                    "or remove it"
+                )
+        col = _build_column(cls, key, inner, spec, table_column=table_column)
+        columns.append(col)
+        attributes[key] = ColumnAttribute(
+            key=key,
+            column=col,
+            python_type=inner,
+            default=spec.default,
+            default_factory=spec.default_factory,
+            init=spec.init,
+            repr=spec.repr,
+            kw_only=kw_only if spec.kw_only is None else spec.kw_only,
+        )
+    if existing is None:
+        name = table if isinstance(table, str) else cls.__name__.lower()
+        if name in registry.metadata.tables:
+            raise ArgumentError(
+                f"table {name!r} is already defined in this registry's MetaData; map "
+                f"{cls.__name__} with table=<another name>, or pass the existing Table"
+            )
+        mapped_table = Table(name, registry.metadata, *columns)
+    else:
+        mapped_table = existing
+    # table column order, so that loaded rows and attribute keys line up
+    ordered = {
+        attributes_by_col.key: attributes_by_col
+        for c in mapped_table.columns
+        for attributes_by_col in attributes.values()
+        if attributes_by_col.column is c
+    }
+    mapper = Mapper(cls, mapped_table, ordered, registry)
+    # the constructor takes attributes in annotation order, as the type checkers see it
+    install(cls, mapper, list(attributes.values()) if init else None)
+    setattr(cls, MAPPER_ATTR, mapper)
+    registry._register(mapper)
+    return cls

@@ -1,0 +1,743 @@
+"""``Session[BindT]``: the identity map, the unit of work and the transaction, in one handle.
+
+The session autobegins: the first operation that needs the database procures a
+connection and begins a transaction, which lasts until ``commit()``, ``rollback()`` or
+``close()``. Objects move through the lifecycle the seed defines (transient -> pending
+-> persistent -> deleted / detached), and every move is made here, in one place per
+transition, so that the state record, the identity map and the transaction's snapshot
+never disagree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
+
+from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
+from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoResultFound, UnboundExecutionError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import TypedReturnsRows
+from typing_extensions import TypeVar as TypeVarDefault
+from typing_extensions import TypeVarTuple, Unpack
+
+from typed_session.config import SessionConfig, SessionOptions, validate_options
+from typed_session.exc import FlushError, ObjectStateError, describe
+from typed_session.identity import IdentityMap
+from typed_session.loading import load_expired, load_instances, whole_row, wrap_result
+from typed_session.mapping.mapper import MAPPER_ATTR, Mapper, mapper_of
+from typed_session.persistence import FlushOutcome, execute_plan
+from typed_session.state import STATE_ATTR, InstanceState, instance_state
+from typed_session.transaction import SessionTransaction, Snapshot, TransactionState
+from typed_session.unitofwork import plan_flush
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Self
+
+__all__ = ["BindT", "Session", "object_session"]
+
+BindT = TypeVarDefault("BindT", bound=Engine | Connection, default=Engine)
+_O = TypeVar("_O")
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+ExecutionOptions = Mapping[str, Any] | None
+
+_ids = itertools.count(1)
+#: what get() hands to normalize_identity() on a single-column key (all else is the key)
+_COMPOSITE_IDENT_TYPES = frozenset({tuple, list, dict})
+#: entity class -> mapper, filled on first use (cheaper than the class's own __dict__)
+_MAPPERS: dict[type[Any], Mapper[Any]] = {}
+_FLUSH_LIMIT = 100
+
+
+@final
+class Session(Generic[BindT]):
+    """A unit of work over one bind: tracks objects, flushes their changes, commits.
+
+    Args:
+        bind: the ``Engine`` or ``Connection`` statements run on. Given a
+            ``Connection`` already in a transaction, the session joins that transaction
+            and never commits it (a test fixture can roll everything back).
+        **options: ``autoflush`` (flush before queries, default True),
+            ``expire_on_commit`` (expire every object after commit, default True) and
+            ``info`` (a dictionary of your own); see ``SessionOptions``.
+
+    Raises:
+        SessionConfigError: an unknown option or a value of the wrong type.
+        ArgumentError: a bind that is neither an ``Engine`` nor a ``Connection``.
+    """
+
+    def __init__(self, bind: BindT | None = None, **options: Unpack[SessionOptions]) -> None:
+        if bind is not None and not isinstance(bind, Engine | Connection):
+            raise ArgumentError(
+                f"Session() bind must be an Engine or a Connection, not {bind!r}; make one "
+                "with sqlalchemy.create_engine(url)"
+            )
+        config: SessionConfig = validate_options("Session", dict(options))
+        self.bind: BindT | None = bind
+        self.config = config
+        self.autoflush: bool = config.autoflush
+        self.expire_on_commit: bool = config.expire_on_commit
+        self.info: dict[Any, Any] = dict(config.info or {})
+        self.hash_key = next(_ids)
+        self._identity_map = IdentityMap(self)
+        #: the identity map's mapper -> {key: state} tables for the default identity token
+        self._default_tables = self._identity_map.default_tables
+        self._new: dict[InstanceState[Any], object] = {}
+        self._deleted: dict[InstanceState[Any], object] = {}
+        self._transaction: SessionTransaction | None = None
+        self._flushing = False
+        self._autoflush_off = 0
+
+    def __repr__(self) -> str:
+        return f"<Session {self.hash_key} bind={self.bind!r}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @property
+    def transaction(self) -> SessionTransaction | None:
+        """The transaction in progress, if one has begun."""
+        return self._transaction
+
+    def get_transaction(self) -> SessionTransaction | None:
+        """The transaction in progress, if one has begun."""
+        return self._transaction
+
+    def in_transaction(self) -> bool:
+        """Whether a transaction has begun (explicitly or by autobegin)."""
+        return self._transaction is not None
+
+    @property
+    def is_active(self) -> bool:
+        """False only while a failed flush waits for ``rollback()``."""
+        tx = self._transaction
+        return tx is None or tx.state is TransactionState.ACTIVE
+
+    def begin(self) -> SessionTransaction:
+        """Begin the transaction explicitly; use it as a context manager to commit it.
+
+        Raises:
+            InvalidRequestError: if a transaction is already in progress.
+        """
+        if self._transaction is not None:
+            raise InvalidRequestError(
+                "a transaction is already begun on this Session (sessions begin one "
+                "automatically on first use); commit() or rollback() it first, or just "
+                "keep using the session"
+            )
+        return self._autobegin()
+
+    def _autobegin(self) -> SessionTransaction:
+        tx = self._transaction
+        if tx is None:
+            tx = self._transaction = SessionTransaction(self)
+        return tx
+
+    def _active_transaction(self) -> SessionTransaction:
+        tx = self._autobegin()
+        if tx.state is not TransactionState.ACTIVE:
+            tx.assert_active()
+        return tx
+
+    def _transaction_ended(self, tx: SessionTransaction) -> None:
+        if self._transaction is tx:
+            self._transaction = None
+
+    def commit(self) -> None:
+        """Flush, then commit the transaction (begun on demand), and expire objects.
+
+        Raises:
+            PendingRollbackError: after a failed flush, until ``rollback()``.
+        """
+        self._autobegin().commit()
+
+    def rollback(self) -> None:
+        """Roll back the transaction, if any, and restore objects as they were before it.
+
+        Objects added in the transaction become transient again, deleted ones return to
+        the session, and every persistent object is expired.
+        """
+        tx = self._transaction
+        if tx is not None:
+            tx.rollback()
+
+    def close(self) -> None:
+        """Expunge every object and end the transaction, releasing its connections."""
+        self.expunge_all()
+        tx = self._transaction
+        if tx is not None:
+            tx.close()
+
+    def get_bind(self, entity: type[Any] | None = None) -> Engine | Connection:
+        """The bind statements for ``entity`` (or any statement) run on.
+
+        Raises:
+            UnboundExecutionError: if the session has no bind.
+        """
+        if self.bind is None:
+            what = f" for {entity.__name__}" if entity is not None else ""
+            raise UnboundExecutionError(
+                f"this Session has no bind to run SQL{what}: create it as "
+                "Session(engine) or Session(connection)"
+            )
+        return self.bind
+
+    def connection(self, entity: type[Any] | None = None) -> Connection:
+        """The connection of the current transaction for ``entity``'s bind (begun on demand)."""
+        return self._active_transaction().connection_for(self.get_bind(entity))
+
+    def _connection_for_mapper(self, mapper: Mapper[Any]) -> Connection:
+        return self.connection(mapper.class_)
+
+    # -- the objects ------------------------------------------------------------------------
+
+    @property
+    def identity_map(self) -> IdentityMap:
+        """The persistent objects of the session, by identity key."""
+        return self._identity_map
+
+    @property
+    def new(self) -> list[object]:
+        """Pending objects: added, not inserted yet."""
+        return list(self._new.values())
+
+    @property
+    def deleted(self) -> list[object]:
+        """Objects marked for deletion, not deleted yet."""
+        return list(self._deleted.values())
+
+    @property
+    def dirty(self) -> list[object]:
+        """Persistent objects with attributes written since the last flush."""
+        out: list[object] = []
+        for state in self._identity_map.modified:
+            obj = state.obj()
+            if obj is not None and state not in self._deleted:
+                out.append(obj)
+        return out
+
+    def __contains__(self, instance: object) -> bool:
+        state = instance_state(instance)
+        return self._owns(state)
+
+    def __iter__(self) -> Iterator[object]:
+        return iter([*self._new.values(), *self._identity_map.values()])
+
+    def _owns(self, state: InstanceState[Any]) -> bool:
+        return state.identity_map is self._identity_map and (
+            state in self._new or (state.identity is not None and not state.deleted)
+        )
+
+    def _attached_elsewhere(self, state: InstanceState[Any], obj: object) -> None:
+        other = state.session
+        if other is not None and other is not self:
+            raise ObjectStateError(
+                obj,
+                f"{describe(obj)} is already attached to session {other.hash_key} (this is "
+                f"session {self.hash_key}); expunge it there first (other.expunge(obj)), "
+                "or work with that session's copy",
+            )
+
+    def add(self, instance: object) -> None:
+        """Place an object in the session: a new one becomes pending, a detached one persistent.
+
+        Raises:
+            UnmappedInstanceError: if the object is not an entity instance.
+            ObjectStateError: if it belongs to another session or its row was deleted.
+            InvalidRequestError: if another object with its identity is in the session.
+        """
+        state = instance_state(instance)
+        self._attached_elsewhere(state, instance)
+        if state.identity is None:
+            if state.identity_map is not self._identity_map or state not in self._new:
+                state.identity_map = self._identity_map
+                self._new[state] = instance
+            return
+        if state.identity_map is self._identity_map and not state.deleted:
+            self._deleted.pop(state, None)  # the seed's add() takes back a pending delete
+            return
+        if state.deleted:
+            raise ObjectStateError(
+                instance,
+                f"{describe(instance)} has been deleted (its DELETE was flushed); it cannot "
+                "be added again. Roll back the transaction to get it back, or call "
+                "make_transient(obj) to insert it as a new row",
+            )
+        self._attach_detached(state, instance)
+
+    def _attach_detached(self, state: InstanceState[Any], obj: object) -> None:
+        existing = self._identity_map.add(state)
+        if existing is not None:
+            raise InvalidRequestError(
+                f"cannot attach {describe(obj)}: another object with identity key "
+                f"{state.key} is already in this session ({describe(existing.obj())}); "
+                "work with that object instead, or expunge it first"
+            )
+        if state.modified:
+            state.strong = obj
+            self._identity_map.modified[state] = None
+
+    def add_all(self, instances: Iterable[object]) -> None:
+        """Add each object (see ``add``); a failure leaves the earlier ones added."""
+        imap = self._identity_map
+        new = self._new
+        add = self.add
+        for obj in instances:
+            # the common case inline: a fresh object of a mapped class
+            d = getattr(obj, "__dict__", None)
+            if d is not None and STATE_ATTR not in d:
+                mapper = type(obj).__dict__.get(MAPPER_ATTR)
+                if mapper is not None:
+                    state = d[STATE_ATTR] = InstanceState(mapper, weakref.ref(obj))
+                    state.identity_map = imap
+                    new[state] = obj
+                    continue
+            add(obj)
+
+    def delete(self, instance: object) -> None:
+        """Mark a persistent (or detached) object for deletion at the next flush.
+
+        Raises:
+            UnmappedInstanceError: if the object is not an entity instance.
+            ObjectStateError: if it has no row yet, or belongs to another session.
+        """
+        state: InstanceState[Any] | None = getattr(instance, "__dict__", {}).get(STATE_ATTR)
+        if state is None:
+            state = instance_state(instance)
+        if state.identity is None:
+            raise ObjectStateError(
+                instance,
+                f"{describe(instance)} is not persisted: it has no row to delete. A pending "
+                "object is discarded with session.expunge(obj); a transient one needs "
+                "nothing",
+            )
+        if state.identity_map is not self._identity_map:
+            self._attached_elsewhere(state, instance)
+        if state.deleted or state in self._deleted:
+            return
+        if state.identity_map is not self._identity_map:
+            self._attach_detached(state, instance)
+        self._deleted[state] = instance
+
+    def expunge(self, instance: object) -> None:
+        """Remove an object from the session; a pending one becomes transient again.
+
+        Raises:
+            ObjectStateError: if the object is not in this session.
+        """
+        state = instance_state(instance)
+        if state.identity_map is not self._identity_map:
+            raise ObjectStateError(
+                instance,
+                f"{describe(instance)} is not in this session, so it cannot be expunged",
+            )
+        self._detach(state)
+
+    def expunge_all(self) -> None:
+        """Remove every object from the session."""
+        tx = self._transaction
+        flushed_deletes = tx.snapshot().deleted if tx is not None else ()
+        for state in [
+            *self._new,
+            *self._identity_map.all_states(),
+            *self._deleted,
+            *flushed_deletes,
+        ]:
+            state.identity_map = None
+            state.strong = None
+        self._identity_map.clear()
+        self._new.clear()
+        self._deleted.clear()
+
+    def _detach(self, state: InstanceState[Any]) -> None:
+        self._new.pop(state, None)
+        self._deleted.pop(state, None)
+        self._identity_map.discard(state)
+        state.identity_map = None
+        state.strong = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, entity: type[_O], ident: object, /) -> _O | None:
+        """The object of ``entity`` with primary key ``ident``: from the identity map, else SQL.
+
+        ``ident`` is the key value, a tuple of values for a composite key, or a mapping
+        of attribute names to values.
+
+        Raises:
+            UnmappedClassError: if ``entity`` is not an entity class.
+            InvalidRequestError: if ``ident`` does not fit the primary key.
+        """
+        mapper: Mapper[_O] | None = _MAPPERS.get(entity)
+        if mapper is None:
+            mapper = _MAPPERS[entity] = mapper_of(entity)
+        if not mapper.single_pk or type(ident) in _COMPOSITE_IDENT_TYPES:
+            ident = mapper.normalize_identity(ident)
+        table = self._default_tables.get(mapper)
+        state = None if table is None else table.get(ident)
+        if state is not None and not state.expired:
+            obj: _O | None = state.obj()
+            if obj is not None:
+                return obj
+        return self._get_from_database(mapper, ident)
+
+    def _get_from_database(self, mapper: Mapper[_O], ident: object) -> _O | None:
+        self._autoflush()
+        conn = self.connection(mapper.class_)
+        rows = conn.execute(mapper.get_statement, mapper.pk_params(ident)).all()
+        if not rows:
+            return None
+        objs: list[_O] = load_instances(self._identity_map, whole_row(mapper), rows)
+        return objs[0]
+
+    def get_one(self, entity: type[_O], ident: object, /) -> _O:
+        """Like ``get``, but raise instead of returning ``None``.
+
+        Raises:
+            NoResultFound: if there is no such row.
+        """
+        obj = self.get(entity, ident)
+        if obj is None:
+            raise NoResultFound(
+                f"no {entity.__name__} with primary key {ident!r}; use get() to receive "
+                "None instead"
+            )
+        return obj
+
+    @overload
+    def execute(
+        self,
+        statement: TypedReturnsRows[*_Ts],
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> Result[*_Ts]: ...
+
+    @overload
+    def execute(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> Result[*tuple[Any, ...]]: ...
+
+    def execute(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> Result[*tuple[Any, ...]]:
+        """Run a Core statement in the session's transaction, after an autoflush.
+
+        Entities selected (``select(User)``) come back as objects, through the identity
+        map; everything else is Core's own result.
+        """
+        self._autoflush()
+        conn = self.connection()
+        result = conn.execute(statement, params, execution_options=execution_options)
+        return wrap_result(self._identity_map, statement, result)
+
+    @overload
+    def scalars(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> ScalarResult[_T]: ...
+
+    @overload
+    def scalars(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> ScalarResult[Any]: ...
+
+    def scalars(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> ScalarResult[Any]:
+        """Run a statement and yield the first column of each row (``select(User)``: users)."""
+        return self.execute(statement, params, execution_options=execution_options).scalars()
+
+    @overload
+    def scalar(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> _T | None: ...
+
+    @overload
+    def scalar(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> Any: ...
+
+    def scalar(
+        self,
+        statement: Executable,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> Any:
+        """Run a statement and return the first column of its first row, or ``None``."""
+        return self.execute(statement, params, execution_options=execution_options).scalar()
+
+    def _load_expired(self, state: InstanceState[Any]) -> None:
+        load_expired(state, self.connection(state.mapper.class_))
+
+    def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
+        """Discard loaded values of an object so that the next read reloads them.
+
+        Raises:
+            ObjectStateError: if the object is not persistent in this session.
+            AttributeError: if a name is not a mapped attribute.
+        """
+        state = self._persistent_state(instance, "expire")
+        keys = None
+        if attribute_names is not None:
+            keys = list(attribute_names)
+            unknown = [k for k in keys if k not in state.mapper.attributes]
+            if unknown:
+                raise AttributeError(
+                    f"{type(instance).__name__} has no mapped attribute(s) {unknown}; its "
+                    f"mapped attributes are {list(state.mapper.attribute_keys)}"
+                )
+        state.expire(instance.__dict__, keys)
+
+    def expire_all(self) -> None:
+        """Expire every persistent object of the session."""
+        for state in self._identity_map.all_states():
+            obj = state.obj()
+            if obj is not None:
+                state.expire(obj.__dict__)
+
+    def refresh(self, instance: object) -> None:
+        """Reload every attribute of a persistent object from the database now.
+
+        Raises:
+            ObjectStateError: if the object is not persistent in this session.
+            ObjectDeletedError: if its row is gone.
+        """
+        state = self._persistent_state(instance, "refresh")
+        state.expire(instance.__dict__)
+        self._load_expired(state)
+
+    def _persistent_state(self, instance: object, verb: str) -> InstanceState[Any]:
+        state = instance_state(instance)
+        if state.identity is None or state.identity_map is not self._identity_map:
+            raise ObjectStateError(
+                instance,
+                f"cannot {verb} {describe(instance)}: it is not persistent in this session "
+                f"(it is {state.object_state.value}); add it and flush first",
+            )
+        return state
+
+    # -- flushing ---------------------------------------------------------------------------
+
+    @property
+    @contextmanager
+    def no_autoflush(self) -> Iterator[Self]:
+        """A context manager in which queries do not autoflush: ``with session.no_autoflush:``."""
+        self._autoflush_off += 1
+        try:
+            yield self
+        finally:
+            self._autoflush_off -= 1
+
+    def _autoflush(self) -> None:
+        if self.autoflush and not self._autoflush_off and not self._flushing and self._is_dirty():
+            self.flush()
+
+    def _is_dirty(self) -> bool:
+        return bool(self._new or self._deleted or self._identity_map.modified)
+
+    def flush(self) -> None:
+        """Write pending inserts, updates and deletes to the database, in dependency order.
+
+        On failure the whole transaction is rolled back and the session restored from
+        its snapshot; it then needs ``rollback()`` before it is used again.
+
+        Raises:
+            InvalidRequestError: if called while a flush is running.
+            FlushError: if an object cannot be written as it stands.
+        """
+        if self._flushing:
+            raise InvalidRequestError("Session is already flushing; flush() cannot nest")
+        if not self._is_dirty():
+            return
+        self._flushing = True
+        try:
+            self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> None:
+        new = list(self._new.items())  # in the order the objects were added
+        plan = plan_flush(new, list(self._identity_map.modified), list(self._deleted.items()))
+        for state in plan.clean:
+            state.mark_clean()
+        if plan.empty:
+            return
+        tx = self._active_transaction()
+        self._check_identity_conflicts(new)
+        outcome = FlushOutcome()
+        try:
+            execute_plan(plan, self._connection_for_mapper, outcome)
+        except BaseException as err:
+            self._record_outcome(tx, outcome)
+            tx.fail(err)
+            raise
+        self._record_outcome(tx, outcome)
+
+    def _check_identity_conflicts(self, new: Sequence[tuple[InstanceState[Any], object]]) -> None:
+        imap = self._identity_map
+        claimed: dict[tuple[Mapper[Any], object], object] = {}
+        for state, obj in new:
+            ident = state.mapper.identity_of(obj.__dict__)
+            if ident is None:
+                continue
+            first = claimed.setdefault((state.mapper, ident), obj)
+            if first is not obj:
+                raise FlushError(
+                    f"new objects {describe(first)} and {describe(obj)} both have identity "
+                    f"{ident!r}; only one row can have it: give one of them another key, or "
+                    "expunge one",
+                    instance=obj,
+                )
+            existing = imap.lookup(state.mapper, ident)
+            if existing is not None and existing not in self._deleted:
+                raise FlushError(
+                    f"new object {describe(obj)} has identity {ident!r}, which conflicts with "
+                    f"persistent object {describe(existing.obj())} in this session; give the "
+                    "new object another key, or change the existing object instead",
+                    instance=obj,
+                )
+
+    def _record_outcome(self, tx: SessionTransaction, outcome: FlushOutcome) -> None:
+        imap = self._identity_map
+        new = self._new
+        inserted = outcome.inserted
+        if len(inserted) == len(new):
+            new.clear()
+        else:
+            for state in inserted:
+                del new[state]
+        tables: dict[Mapper[Any], dict[object, InstanceState[Any]]] = {}
+        for state in inserted:
+            mapper = state.mapper
+            table = tables.get(mapper)
+            if table is None:
+                table = tables[mapper] = imap.table_for(mapper)
+            table[state.identity] = state
+            if state.committed is not None:
+                state.mark_clean()
+        imap.note_added(len(inserted))
+        tx.record_inserted(inserted)
+        for state, old in outcome.rekeyed.items():
+            tx.record_rekeyed(state, old)
+            current = state.identity
+            state.identity = old
+            imap.discard(state)
+            state.identity = current
+            imap.add(state)
+        for state in outcome.updated:
+            state.mark_clean()
+        deleted = self._deleted
+        for state in [*outcome.deleted, *(old for _new, old in outcome.switched)]:
+            deleted.pop(state, None)
+            imap.discard(state)
+            state.mark_clean()
+            state.deleted = True
+            tx.record_deleted(state)
+        for state, old in outcome.switched:
+            del new[state]
+            state.identity = old.identity
+            imap.add(state)
+            state.mark_clean()
+            # the row keeps values for what the new object did not set: load them on access
+            obj = state.obj()
+            if obj is not None:
+                unset = {k for k in state.mapper.attribute_keys if k not in obj.__dict__}
+                if unset:
+                    state.expired = unset
+        tx.record_inserted(state for state, _old in outcome.switched)
+
+    def _flush_for_commit(self) -> None:
+        for _ in range(_FLUSH_LIMIT):
+            if not self._is_dirty():
+                return
+            self.flush()
+        raise FlushError(
+            f"over {_FLUSH_LIMIT} consecutive flushes happened within commit(); something "
+            "keeps creating or changing objects while the session flushes"
+        )
+
+    # -- the snapshot (called by the transaction) -------------------------------------------
+
+    def _remove_snapshot(self, snapshot: Snapshot) -> None:
+        """After a commit: detach deleted objects; expire everything if asked to."""
+        for state in snapshot.deleted:
+            state.identity_map = None
+            state.strong = None
+        if self.expire_on_commit:
+            self.expire_all()
+
+    def _restore_snapshot(self, snapshot: Snapshot) -> None:
+        """After a rollback: the seed's ``_restore_snapshot`` for the root transaction."""
+        imap = self._identity_map
+        for state in [*snapshot.inserted, *self._new]:
+            self._detach(state)
+            state.identity = None
+            state.mark_clean()
+        for state, old in snapshot.rekeyed:
+            if state.identity_map is imap:
+                imap.discard(state)
+                state.identity = old
+                imap.add(state)
+            else:
+                state.identity = old
+        for state in snapshot.deleted:
+            if state.identity_map is imap:  # not expunged since
+                state.deleted = False
+                imap.add(state)
+        for state in list(self._deleted):
+            self._deleted.pop(state)
+        self.expire_all()
+
+
+def object_session(instance: object) -> Session[Any] | None:
+    """The session an object belongs to, or ``None``.
+
+    Raises:
+        UnmappedInstanceError: if the object is not an entity instance.
+    """
+    return instance_state(instance).session

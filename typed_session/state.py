@@ -1,0 +1,231 @@
+"""``InstanceState[T]``: the one typed record the session keeps per tracked object.
+
+The record is a slotted dataclass with declared fields only: nothing is added to or
+deleted from it at run time. The object's lifecycle (transient, pending, persistent,
+deleted, detached) is not stored but derived from those fields, so it cannot disagree
+with them. Attribute values themselves live in the object's ``__dict__``, which is what
+keeps a loaded read as cheap as a plain attribute read; the state holds only what the
+session needs besides: the identity, the first old value of each changed attribute,
+which attributes are expired, and whether the deletion has been flushed.
+"""
+
+from __future__ import annotations
+
+import enum
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
+
+from typed_session.identity import IdentityKey
+from typed_session.mapping.fields import MISSING
+
+if TYPE_CHECKING:
+    from typed_session.identity import IdentityMap
+    from typed_session.mapping.mapper import Mapper
+    from typed_session.session import Session
+
+__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "instance_state", "state_of"]
+
+_O = TypeVar("_O")
+
+#: the key under which an entity instance's ``__dict__`` holds its state
+STATE_ATTR: Final = "_ts_state"
+
+
+@final
+class ObjectState(enum.Enum):
+    """Where an object stands relative to a session and the database (the seed's five)."""
+
+    TRANSIENT = "transient"
+    """Not in a session, no row: a freshly constructed object."""
+    PENDING = "pending"
+    """Added to a session, not yet inserted."""
+    PERSISTENT = "persistent"
+    """In a session and backed by a row."""
+    DELETED = "deleted"
+    """Its DELETE has been flushed; the transaction that did it is still open."""
+    DETACHED = "detached"
+    """Backed by a row (or was), but in no session."""
+
+
+@final
+@dataclass(slots=True, eq=False)
+class InstanceState(Generic[_O]):
+    """The session's bookkeeping for one entity instance.
+
+    Attributes:
+        mapper: the mapper of the object's class.
+        obj: a weak reference to the object.
+        identity: the primary key as the identity map keys it (a bare value, or a tuple
+            for a composite key); ``None`` until the row exists.
+        identity_token: which shard or database the row lives in (``None``: the only one).
+        identity_map: the identity map of the session the object is attached to.
+        committed: the value each changed attribute had when last loaded or flushed.
+        expired: attribute keys whose values were discarded and must be reloaded.
+        modified: whether an attribute was written since the last flush.
+        deleted: whether the object's DELETE has been flushed in the open transaction.
+        strong: the object itself while it is modified, so that the weak identity map
+            cannot lose unflushed changes.
+    """
+
+    mapper: Mapper[_O]
+    obj: Callable[[], _O | None]
+    identity: object = None
+    identity_token: object = None
+    identity_map: IdentityMap | None = None
+    committed: dict[str, object] | None = None
+    expired: set[str] | None = None
+    modified: bool = False
+    deleted: bool = False
+    strong: _O | None = None
+
+    @property
+    def session(self) -> Session[Any] | None:
+        """The session the object is attached to, if it is attached to a live one."""
+        imap = self.identity_map
+        return None if imap is None else imap.session
+
+    @property
+    def key(self) -> IdentityKey[_O] | None:
+        """The object's identity key, or ``None`` before its row exists."""
+        ident = self.identity
+        if ident is None:
+            return None
+        pk = ident if isinstance(ident, tuple) else (ident,)
+        return IdentityKey(self.mapper.class_, pk, self.identity_token)
+
+    @property
+    def object_state(self) -> ObjectState:
+        """The lifecycle state, derived from the record."""
+        attached = self.session is not None
+        if self.identity is None:
+            return ObjectState.PENDING if attached else ObjectState.TRANSIENT
+        if not attached:
+            return ObjectState.DETACHED
+        return ObjectState.DELETED if self.deleted else ObjectState.PERSISTENT
+
+    @property
+    def transient(self) -> bool:
+        """Whether the object is transient."""
+        return self.object_state is ObjectState.TRANSIENT
+
+    @property
+    def pending(self) -> bool:
+        """Whether the object is pending."""
+        return self.object_state is ObjectState.PENDING
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the object is persistent."""
+        return self.object_state is ObjectState.PERSISTENT
+
+    @property
+    def detached(self) -> bool:
+        """Whether the object is detached."""
+        return self.object_state is ObjectState.DETACHED
+
+    @property
+    def was_deleted(self) -> bool:
+        """Whether the object's DELETE was flushed (deleted, or detached after the commit)."""
+        return self.deleted
+
+    def unloaded(self) -> frozenset[str]:
+        """The mapped attributes that have no value in the object right now."""
+        obj = self.obj()
+        if obj is None:
+            return frozenset(self.mapper.attribute_keys)
+        d = obj.__dict__
+        return frozenset(k for k in self.mapper.attribute_keys if k not in d)
+
+    def record_change(self, obj: object, d: dict[str, Any], key: str) -> None:
+        """Remember the first old value of ``key`` and mark the object modified.
+
+        Called by the instrumented ``__setattr__`` before the new value is stored.
+        """
+        committed = self.committed
+        if committed is None:
+            committed = self.committed = {}
+        if key not in committed:
+            committed[key] = d.get(key, MISSING)
+        if not self.modified:
+            self.modified = True
+            imap = self.identity_map
+            if imap is not None:
+                self.strong = obj  # type: ignore[assignment]  # obj is this state's object
+                imap.modified[self] = None
+
+    def changes(self, d: dict[str, Any]) -> dict[str, object]:
+        """The attributes whose current value differs from the committed one."""
+        committed = self.committed
+        if not committed:
+            return {}
+        out: dict[str, object] = {}
+        for key, old in committed.items():
+            if key in d:
+                new = d[key]
+                if new is not old and (old is MISSING or new != old):
+                    out[key] = new
+        return out
+
+    def mark_clean(self) -> None:
+        """Forget the change history: what the object holds is now what the row holds."""
+        self.committed = None
+        self.strong = None
+        if self.modified:
+            self.modified = False
+            imap = self.identity_map
+            if imap is not None:
+                imap.modified.pop(self, None)
+
+    def expire(self, d: dict[str, Any], keys: Iterable[str] | None = None) -> None:
+        """Discard loaded values so that the next read reloads them from the database.
+
+        Args:
+            d: the object's ``__dict__``.
+            keys: the attributes to expire; all mapped attributes when ``None``.
+        """
+        if keys is None:
+            self.mark_clean()
+            mapper = self.mapper
+            if len(d) == mapper.dict_size_when_loaded:
+                # every mapped attribute loaded and nothing else stored: start afresh
+                d.clear()
+                d[STATE_ATTR] = self
+                self.expired = set(mapper.attribute_keys)
+                return
+            keys = mapper.attribute_keys
+        else:
+            committed = self.committed
+            if committed:
+                for key in keys:
+                    committed.pop(key, None)
+        expired = self.expired
+        if expired is None:
+            expired = self.expired = set()
+        pop = d.pop
+        for key in keys:
+            pop(key, None)
+            expired.add(key)
+
+
+def state_of(instance: _O) -> InstanceState[_O] | None:
+    """The state of an entity instance, if it has one yet (no mapping check)."""
+    state: InstanceState[_O] | None = instance.__dict__.get(STATE_ATTR)
+    return state
+
+
+def instance_state(instance: _O) -> InstanceState[_O]:
+    """Return the state record of an entity instance, creating it for a new object.
+
+    Raises:
+        UnmappedInstanceError: if the object is not an instance of an entity.
+    """
+    from typed_session.mapping.mapper import mapper_of_instance
+
+    mapper = mapper_of_instance(instance)
+    d = instance.__dict__
+    state: InstanceState[_O] | None = d.get(STATE_ATTR)
+    if state is None:
+        state = d[STATE_ATTR] = InstanceState(mapper, weakref.ref(instance))
+    return state
