@@ -103,8 +103,8 @@ def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]
                     if committed is None or key not in committed or not state.modified:
                         state.record_change(self, d, key)
                 expired = state.expired
-                if expired:
-                    expired.discard(key)
+                if expired and key in expired:
+                    state.expired = expired - {key} or None
             d[key] = value
         else:
             set_plain(self, key, value)

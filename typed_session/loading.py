@@ -236,7 +236,7 @@ def load_expired(state: InstanceState[Any], connection: Connection) -> None:
     ).first()
     if row is None:
         raise ObjectDeletedError(obj)
-    expired = state.expired or set()
+    expired = state.expired or frozenset()
     d = obj.__dict__
     for key, value in zip(mapper.load_keys, row, strict=True):
         if key in expired:

@@ -72,10 +72,13 @@ def _insert(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
     keys = mapper.attribute_keys
     pk_keys = mapper.pk_keys
     groups: dict[tuple[str, ...], list[tuple[InstanceState[Any], dict[str, Any]]]] = {}
+    all_keys = mapper.all_keys
     for state, d in work.inserts:
-        present = tuple([k for k in keys if k in d])
-        if any(d[k] is None for k in pk_keys if k in d):
-            present = tuple([k for k in present if not (k in pk_keys and d[k] is None)])
+        # the common case without a Python loop: every attribute set (a C-level check)
+        present = keys if d.keys() >= all_keys else tuple([k for k in keys if k in d])
+        for k in pk_keys:
+            if k in d and d[k] is None:  # None for a key: let the database generate it
+                present = tuple([p for p in present if p != k])
         groups.setdefault(present, []).append((state, d))
     for present, items in groups.items():
         _insert_group(conn, mapper, present, items, outcome)
@@ -141,7 +144,7 @@ def _insert_group(
                     d[a.key] = defaults[a.column.key]
                 else:
                     state = d[STATE_ATTR]
-                    state.expired = (state.expired or set()) | {a.key}
+                    state.expired = (state.expired or frozenset()) | {a.key}
     for state, d in items:
         ident = mapper.identity_of(d)
         if ident is None:

@@ -686,7 +686,7 @@ class Session(Generic[BindT]):
             # the row keeps values for what the new object did not set: load them on access
             obj = state.obj()
             if obj is not None:
-                unset = {k for k in state.mapper.attribute_keys if k not in obj.__dict__}
+                unset = frozenset(k for k in state.mapper.attribute_keys if k not in obj.__dict__)
                 if unset:
                     state.expired = unset
         tx.record_inserted(state for state, _old in outcome.switched)

@@ -75,7 +75,7 @@ class InstanceState(Generic[_O]):
     identity_token: object = None
     identity_map: IdentityMap | None = None
     committed: dict[str, object] | None = None
-    expired: set[str] | None = None
+    expired: frozenset[str] | None = None
     modified: bool = False
     deleted: bool = False
     strong: _O | None = None
@@ -192,21 +192,19 @@ class InstanceState(Generic[_O]):
                 # every mapped attribute loaded and nothing else stored: start afresh
                 d.clear()
                 d[STATE_ATTR] = self
-                self.expired = set(mapper.attribute_keys)
+                self.expired = mapper.all_keys
                 return
             keys = mapper.attribute_keys
         else:
+            keys = tuple(keys)
             committed = self.committed
             if committed:
                 for key in keys:
                     committed.pop(key, None)
-        expired = self.expired
-        if expired is None:
-            expired = self.expired = set()
         pop = d.pop
         for key in keys:
             pop(key, None)
-            expired.add(key)
+        self.expired = frozenset(keys) if not self.expired else self.expired.union(keys)
 
 
 def state_of(instance: _O) -> InstanceState[_O] | None:

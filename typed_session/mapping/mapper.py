@@ -71,6 +71,7 @@ class Mapper(Generic[_T]):
 
     __slots__ = (
         "_by_pk_params",
+        "all_keys",
         "attribute_keys",
         "attributes",
         "by_column",
@@ -100,6 +101,7 @@ class Mapper(Generic[_T]):
         self.registry = registry
         self.attributes: Mapping[str, ColumnAttribute] = dict(attributes)
         self.attribute_keys: tuple[str, ...] = tuple(self.attributes)
+        self.all_keys: frozenset[str] = frozenset(self.attribute_keys)
         #: the length of an instance ``__dict__`` holding every attribute and the state
         self.dict_size_when_loaded = len(self.attribute_keys) + 1
         #: attributes an INSERT cannot do without: NOT NULL, and no default to fall back on
