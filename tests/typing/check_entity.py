@@ -71,6 +71,7 @@ def rejected(u: User) -> None:
     User(id=1, name="x")  # type: ignore[call-arg]
     u.name = 1  # type: ignore[assignment]
     u.id = None  # type: ignore[assignment]
+    u.id = "1"  # type: ignore[assignment]  # a str into Mapped[int]
     u.email = 1  # type: ignore[assignment]
     User("x")  # type: ignore[call-arg]
     Point(1, 2, "p")  # type: ignore[call-arg]
