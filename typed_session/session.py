@@ -719,6 +719,8 @@ class Session(Generic[BindT]):
             state.identity = None
             state.mark_clean()
         for state, old in snapshot.rekeyed:
+            if state in snapshot.inserted:
+                continue  # its row never existed: it stays transient
             if state.identity_map is imap:
                 imap.discard(state)
                 state.identity = old
@@ -726,8 +728,8 @@ class Session(Generic[BindT]):
             else:
                 state.identity = old
         for state in snapshot.deleted:
+            state.deleted = False  # the DELETE is undone, whether or not still attached
             if state.identity_map is imap:  # not expunged since
-                state.deleted = False
                 imap.add(state)
         for state in list(self._deleted):
             self._deleted.pop(state)

@@ -188,7 +188,7 @@ class InstanceState(Generic[_O]):
         if keys is None:
             self.mark_clean()
             mapper = self.mapper
-            if len(d) == mapper.dict_size_when_loaded:
+            if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.all_keys:
                 # every mapped attribute loaded and nothing else stored: start afresh
                 d.clear()
                 d[STATE_ATTR] = self
