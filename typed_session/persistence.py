@@ -215,7 +215,8 @@ def _pk_params(mapper: Mapper[Any], identity: object) -> dict[str, object]:
     return {f"pk_{k}": v for k, v in zip(mapper.pk_keys, identity, strict=True)}
 
 
-def _check_rowcount(conn: Connection, verb: str, table: str, expected: int, matched: int) -> bool:
+def _rowcount_matches(conn: Connection, expected: int, matched: int) -> bool:
+    """Whether a row count is as planned, or the dialect cannot tell reliably."""
     dialect = conn.dialect
     sane = dialect.supports_sane_multi_rowcount if expected > 1 else dialect.supports_sane_rowcount
     return not sane or matched == expected
@@ -257,7 +258,7 @@ def _update(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
             .values({mapper.attributes[k].column: bindparam(f"v_{k}") for k in changed})
         )
         result = conn.execute(stmt, params)
-        if not _check_rowcount(conn, "UPDATE", table.name, len(params), result.rowcount):
+        if not _rowcount_matches(conn, len(params), result.rowcount):
             raise StaleDataError(
                 f"UPDATE statement on table {table.name!r} expected to update "
                 f"{len(params)} row(s); {result.rowcount} were matched. The rows were "
@@ -278,7 +279,7 @@ def _delete(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
     else:
         params = [_pk_params(mapper, s.identity) for s in work.deletes]
     result = conn.execute(delete(table).where(*_pk_where(mapper)), params)
-    if not _check_rowcount(conn, "DELETE", table.name, len(params), result.rowcount):
+    if not _rowcount_matches(conn, len(params), result.rowcount):
         warnings.warn(
             f"DELETE statement on table {table.name!r} expected to delete {len(params)} "
             f"row(s); only {result.rowcount} were matched: some rows were already deleted "

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typed_session.mapping.mapper import Mapper
     from typed_session.session import Session
 
-__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "instance_state", "state_of"]
+__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "instance_state"]
 
 _O = TypeVar("_O")
 
@@ -205,12 +205,6 @@ class InstanceState(Generic[_O]):
         for key in keys:
             pop(key, None)
         self.expired = frozenset(keys) if not self.expired else self.expired.union(keys)
-
-
-def state_of(instance: _O) -> InstanceState[_O] | None:
-    """The state of an entity instance, if it has one yet (no mapping check)."""
-    state: InstanceState[_O] | None = instance.__dict__.get(STATE_ATTR)
-    return state
 
 
 def instance_state(instance: _O) -> InstanceState[_O]:
