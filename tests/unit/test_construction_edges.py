@@ -1,0 +1,26 @@
+"""Construction edge cases reported while writing the demo and docs."""
+
+import pytest
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text
+from sqlalchemy.exc import ArgumentError
+
+from typed_session import Mapped, Registry, Session, entity
+
+
+def test_bind_can_be_passed_by_keyword_as_in_the_seed(memory_engine: Engine) -> None:
+    session = Session(bind=memory_engine)
+    assert session.bind is memory_engine
+    assert session.get_bind() is memory_engine
+
+
+def test_existing_nullable_column_annotated_non_optional_is_refused() -> None:
+    metadata = MetaData()
+    notes = Table(
+        "u_notes", metadata, Column("id", Integer, primary_key=True), Column("body", Text)
+    )
+    with pytest.raises(ArgumentError, match=r"annotate it Mapped\[str \| None\]"):
+
+        @entity(Registry(metadata), table=notes)
+        class Note:
+            id: Mapped[int]
+            body: Mapped[str]
