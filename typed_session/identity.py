@@ -130,13 +130,20 @@ class IdentityMap:
         if self._count >= self._sweep_at:
             self.sweep()
 
-    def discard(self, state: InstanceState[Any]) -> None:
-        """Remove a state from the index if it is the one indexed under its identity."""
+    def discard(self, state: InstanceState[Any], identity: object = None) -> None:
+        """Remove a state from the index if it is the one indexed under its identity.
+
+        Args:
+            state: the state.
+            identity: the identity it is indexed under, when that is no longer
+                ``state.identity`` (a primary key that has just changed).
+        """
+        ident = state.identity if identity is None else identity
         by_mapper = self._maps.get(state.identity_token)
         if by_mapper is not None:
             table = by_mapper.get(state.mapper)
-            if table is not None and table.get(state.identity) is state:
-                del table[state.identity]
+            if table is not None and table.get(ident) is state:
+                del table[ident]
                 self._count -= 1
         self.modified.pop(state, None)
 

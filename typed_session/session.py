@@ -664,10 +664,7 @@ class Session(Generic[BindT]):
         tx.record_inserted(inserted)
         for state, old in outcome.rekeyed.items():
             tx.record_rekeyed(state, old)
-            current = state.identity
-            state.identity = old
-            imap.discard(state)
-            state.identity = current
+            imap.discard(state, old)
             imap.add(state)
         for state in outcome.updated:
             state.mark_clean()

@@ -122,7 +122,6 @@ def plan_flush(
     # UPDATEd to the new object's values (the seed's "row switch"), not deleted first
     by_identity = {(s.mapper, s.identity): s for s, _ in deleted} if deleted else {}
     switched: set[int] = set()
-    works_get = works.get
     for state, obj in new:
         d = obj.__dict__
         _check_insertable(state, obj, d)
@@ -132,10 +131,7 @@ def plan_flush(
                 work_for(state.mapper).switches.append((state, d, old))
                 switched.add(id(old))
                 continue
-        w = works_get(state.mapper)
-        if w is None:
-            w = works[state.mapper] = MapperWork(state.mapper)
-        w.inserts.append((state, d))
+        work_for(state.mapper).inserts.append((state, d))
     deleting = {id(s) for s, _ in deleted}
     clean: list[InstanceState[Any]] = []
     for state in dirty:
