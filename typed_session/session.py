@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-__all__ = ["BindT", "Session", "object_session"]
+__all__ = [
+    "BindT",
+    "Session",
+    "make_transient",
+    "make_transient_to_detached",
+    "object_session",
+]
 
 BindT = TypeVarDefault("BindT", bound=Engine | Connection, default=Engine)
 _O = TypeVar("_O")
@@ -731,6 +737,60 @@ class Session(Generic[BindT]):
         for state in list(self._deleted):
             self._deleted.pop(state)
         self.expire_all()
+
+
+def make_transient(instance: object) -> None:
+    """Turn an object back into a transient one: no session, no identity, no history.
+
+    Loaded attribute values stay; expired ones are forgotten (reading them then raises
+    ``UnsetAttributeError``). Adding the object afterwards INSERTs it as a new row, which
+    is the way to re-insert an object whose row was deleted.
+
+    Raises:
+        UnmappedInstanceError: if the object is not an entity instance.
+    """
+    state = instance_state(instance)
+    session = state.session
+    if session is not None:
+        session._detach(state)
+    state.identity_map = None
+    state.identity = None
+    state.deleted = False
+    state.expired = None
+    state.mark_clean()
+
+
+def make_transient_to_detached(instance: object) -> None:
+    """Make a transient object detached, as if loaded and then expunged.
+
+    Its primary-key values must be set; the attributes it does not hold are expired, so
+    that they load when it is added to a session.
+
+    Raises:
+        UnmappedInstanceError: if the object is not an entity instance.
+        ObjectStateError: if the object is not transient, or has no full primary key.
+    """
+    state = instance_state(instance)
+    if state.session is not None or state.identity is not None:
+        raise ObjectStateError(
+            instance,
+            f"{describe(instance)} must be transient to become detached (it is "
+            f"{state.object_state.value}); call make_transient(obj) first",
+        )
+    mapper = state.mapper
+    d = instance.__dict__
+    ident = mapper.identity_of(d)
+    if ident is None:
+        raise ObjectStateError(
+            instance,
+            f"{describe(instance)} has no complete primary key {mapper.pk_keys}; set it "
+            "before calling make_transient_to_detached(obj)",
+        )
+    state.identity = ident
+    state.deleted = False
+    state.mark_clean()
+    unloaded = state.unloaded()
+    state.expired = unloaded or None
 
 
 def object_session(instance: object) -> Session[Any] | None:
