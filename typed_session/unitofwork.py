@@ -71,19 +71,23 @@ def table_order(tables: Iterable[Table]) -> list[Table]:
     reference each other in a cycle keep the order they were given in.
     """
     given = list(dict.fromkeys(tables))
-    members = set(given)
+    position = {t: i for i, t in enumerate(given)}
     graph: dict[Table, set[Table]] = {
-        t: {r for r in _referenced(t) if r in members and r is not t} for t in given
+        t: {r for r in _referenced(t) if r in position and r is not t} for t in given
     }
     while True:
         try:
             return list(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as err:
-            # drop the edges of this cycle only; the tables in it keep their given order
-            cycle: list[Table] = err.args[1]
-            for dependent, referenced in itertools.pairwise(cycle):
-                graph[referenced].discard(dependent)
-                graph[dependent].discard(referenced)
+            # replace the cycle's own edges by a chain in the given order: each member
+            # comes after the one given before it. Every round removes at least one edge
+            # pointing against the given order, so this ends.
+            cycle = sorted(set(err.args[1]), key=position.__getitem__)
+            members = set(cycle)
+            for table in cycle:
+                graph[table] -= members
+            for earlier, later in itertools.pairwise(cycle):
+                graph[later].add(earlier)
 
 
 def _referenced(table: Table) -> Iterator[Table]:

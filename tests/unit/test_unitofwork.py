@@ -278,3 +278,32 @@ def test_missing_values_the_database_supplies_are_fine() -> None:
     # id is autoincrement, label is nullable: neither needs a value
     plan = plan_flush(_new(Child(parent_id=1)), [], [])
     assert len(plan.saves[0].inserts) == 1
+
+
+def test_a_cycle_keeps_its_given_order_without_breaking_other_dependencies() -> None:
+    md = MetaData()
+    a = Table(
+        "cy_a",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("b_id", ForeignKey("cy_b.id", use_alter=True, name="cy_fk_ab")),
+    )
+    b = Table(
+        "cy_b", md, Column("id", Integer, primary_key=True), Column("a_id", ForeignKey("cy_a.id"))
+    )
+    p = Table("cy_p", md, Column("id", Integer, primary_key=True))
+    c = Table(
+        "cy_c",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("p_id", ForeignKey("cy_p.id")),
+        Column("a_id", ForeignKey("cy_a.id")),
+    )
+    for offered in itertools.permutations([p, c, b, a]):
+        order = table_order(offered)
+        assert sorted(order, key=id) == sorted(offered, key=id)
+        pos = {t: i for i, t in enumerate(order)}
+        assert pos[p] < pos[c]
+        assert pos[a] < pos[c]
+        first_of_cycle = a if offered.index(a) < offered.index(b) else b
+        assert order.index(first_of_cycle) < order.index(b if first_of_cycle is a else a)
