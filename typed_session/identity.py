@@ -13,15 +13,16 @@ objects are held strongly by their state until they are flushed.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
+from typed_session._typing import Identity, IdentityToken
+from typed_session.mapping.mapper import mapper_of
+
 if TYPE_CHECKING:
     from typed_session.mapping.mapper import Mapper
-    from typed_session.session import Session
-    from typed_session.state import InstanceState
+    from typed_session.state import InstanceState, StateOwner
 
 __all__ = ["IdentityKey", "IdentityMap"]
 
@@ -59,36 +60,36 @@ class IdentityMap:
         "__weakref__",
         "_count",
         "_maps",
-        "_session",
+        "_owner",
         "_sweep_at",
         "default_tables",
         "modified",
     )
 
-    def __init__(self, session: Session[Any] | None = None) -> None:
+    def __init__(self, owner: StateOwner | None = None) -> None:
         #: token ``None`` -> mapper -> internal identity -> state
         #: mapper -> identity -> state, for the default identity token (the hot path's)
-        self.default_tables: dict[Mapper[Any], dict[object, InstanceState[Any]]] = {}
-        self._maps: dict[object, dict[Mapper[Any], dict[object, InstanceState[Any]]]] = {
+        self.default_tables: dict[Mapper[Any], dict[Identity, InstanceState[Any]]] = {}
+        self._maps: dict[IdentityToken, dict[Mapper[Any], dict[Identity, InstanceState[Any]]]] = {
             None: self.default_tables
         }
         #: states written to since their last flush (a dict: ordered, O(1) removal)
         self.modified: dict[InstanceState[Any], None] = {}
-        self._session = None if session is None else weakref.ref(session)
+        #: held strongly: the owner holds its session weakly, so no cycle is made
+        self._owner = owner
         self._count = 0
         self._sweep_at = _SWEEP_MIN
 
     @property
-    def session(self) -> Session[Any] | None:
-        """The session this map belongs to, while it is alive."""
-        ref = self._session
-        return None if ref is None else ref()
+    def owner(self) -> StateOwner | None:
+        """The session, as its states see it (check ``owner.session`` for a live one)."""
+        return self._owner
 
     # -- internal, by state ---------------------------------------------------------------
 
     def table_for(
-        self, mapper: Mapper[Any], token: object = None
-    ) -> dict[object, InstanceState[Any]]:
+        self, mapper: Mapper[Any], token: IdentityToken = None
+    ) -> dict[Identity, InstanceState[Any]]:
         """The identity -> state dictionary of one mapper (and token), created on demand."""
         by_mapper = self._maps.get(token)
         if by_mapper is None:
@@ -99,7 +100,7 @@ class IdentityMap:
         return table
 
     def lookup(
-        self, mapper: Mapper[_O], identity: object, token: object = None
+        self, mapper: Mapper[_O], identity: Identity, token: IdentityToken = None
     ) -> InstanceState[_O] | None:
         """The live state for an identity, or ``None``."""
         by_mapper = self._maps.get(token)
@@ -114,13 +115,16 @@ class IdentityMap:
         return state
 
     def add(self, state: InstanceState[Any]) -> InstanceState[Any] | None:
-        """Index a state by its identity; return the live state already there, if another."""
+        """Index a state by its identity; return the live state already there, if another.
+
+        Indexing is all this does: attaching the state to the map is a lifecycle move,
+        made by ``lifecycle.py``.
+        """
         table = self.table_for(state.mapper, state.identity_token)
         existing = table.get(state.identity)
         if existing is not None and existing is not state and existing.obj() is not None:
             return existing
         table[state.identity] = state
-        state.identity_map = self
         self.note_added(1)
         return None
 
@@ -130,7 +134,7 @@ class IdentityMap:
         if self._count >= self._sweep_at:
             self.sweep()
 
-    def discard(self, state: InstanceState[Any], identity: object = None) -> None:
+    def discard(self, state: InstanceState[Any], identity: Identity | None = None) -> None:
         """Remove a state from the index if it is the one indexed under its identity.
 
         Args:
@@ -180,8 +184,6 @@ class IdentityMap:
     # -- public, mapping-like --------------------------------------------------------------
 
     def _state_for_key(self, key: IdentityKey[_O]) -> InstanceState[_O] | None:
-        from typed_session.mapping.mapper import mapper_of
-
         mapper = mapper_of(key.entity)
         ident = key.primary_key[0] if mapper.single_pk else tuple(key.primary_key)
         return self.lookup(mapper, ident, key.identity_token)

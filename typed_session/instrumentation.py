@@ -5,7 +5,7 @@ descriptor, so a loaded value is found in the instance ``__dict__`` before the d
 is ever consulted and reading it runs no Python code at all (``bench/attr_read.py``
 measures it). The descriptor runs only when the value is missing: on the class, where it
 returns the Core column, or for an expired or never-set attribute, where it loads through
-the session or explains why it cannot.
+its owner (the session, through the ``StateOwner`` protocol) or explains why it cannot.
 
 Writes go through a class-level ``__setattr__`` that records the first old value in the
 state, so the flush knows which columns changed.
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 from sqlalchemy import Column
 
+from typed_session._typing import MISSING
 from typed_session.exc import DetachedInstanceError, UnsetAttributeError
-from typed_session.mapping.fields import MISSING
+from typed_session.lifecycle import record_change, unexpire
 from typed_session.state import STATE_ATTR
 
 if TYPE_CHECKING:
@@ -62,10 +63,10 @@ class MappedAttribute(Generic[_T]):
         if state is not None:
             expired = state.expired
             if expired and key in expired:
-                session = state.session
-                if session is None:
+                owner = state.owner
+                if owner is None:
                     raise DetachedInstanceError(instance, key)
-                session._load_expired(state)
+                owner.load_expired(state)
                 if key in d:
                     return d[key]  # type: ignore[no-any-return]  # stored by the loader
         raise self._unset(instance, state)
@@ -101,10 +102,9 @@ def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]
                 if state.identity is not None:
                     committed = state.committed
                     if committed is None or key not in committed or not state.modified:
-                        state.record_change(self, d, key)
-                expired = state.expired
-                if expired and key in expired:
-                    state.expired = expired - {key} or None
+                        record_change(state, self, d, key)
+                if state.expired:
+                    unexpire(state, key)
             d[key] = value
         else:
             set_plain(self, key, value)
@@ -201,8 +201,8 @@ def install(
         init_attributes: the attributes in the generated ``__init__``'s parameter order,
             or ``None`` to leave ``__init__`` alone.
     """
-    attributes = list(mapper.attributes.values())
-    keys = frozenset(mapper.attribute_keys)
+    attributes = list(mapper.columns.values())
+    keys = mapper.column_key_set
     for attr in attributes:
         setattr(cls, attr.key, MappedAttribute[Any](attr))
     # setattr() rather than assignment: mypy rightly refuses assigning methods of a

@@ -11,33 +11,43 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from sqlalchemy import FromClause, Row, Select
-from sqlalchemy.engine import IteratorResult, Result
-from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.engine import Result
 from sqlalchemy.exc import InvalidRequestError
 
+from typed_session._core import annotations_of, object_result, raw_columns
+from typed_session._typing import Identity
 from typed_session.exc import ObjectDeletedError
+from typed_session.lifecycle import mark_loaded
 from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
 from typed_session.state import STATE_ATTR, InstanceState
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult
+    from sqlalchemy.sql import Executable
 
     from typed_session.identity import IdentityMap
 
 __all__ = [
     "EntityColumns",
     "entity_columns",
+    "execute",
+    "get_by_identity",
     "load_expired",
     "load_instances",
     "make_block",
     "whole_row",
     "wrap_result",
 ]
+
+_O = TypeVar("_O")
+
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+ExecutionOptions = Mapping[str, Any] | None
 
 
 @final
@@ -82,21 +92,18 @@ def entity_columns(statement: object) -> tuple[list[EntityColumns], int] | None:
     """
     if not isinstance(statement, Select):
         return None
-    # Core keeps what was passed to select() in _raw_columns; the entity's annotated
-    # table is recognisable there and nowhere public (column_descriptions drops it).
-    raw: Sequence[Any] = statement._raw_columns
+    # what was passed to select(), where the entity's annotated table is recognisable
     blocks: list[EntityColumns] = []
     offset = 0
-    for element in raw:
-        annotations = getattr(element, "_annotations", None)
-        mapper = annotations.get(ENTITY_ANNOTATION) if annotations else None
+    for element in raw_columns(statement):
+        mapper = annotations_of(element).get(ENTITY_ANNOTATION)
         if mapper is not None:
             assert isinstance(mapper, Mapper)
             cols = list(element.c)
             by_column = mapper.by_column
             index = {c.key: i for i, c in enumerate(cols)}
             positions = tuple(
-                index[by_column[a.column].column.key] for a in mapper.attributes.values()
+                index[by_column[a.column].column.key] for a in mapper.columns.values()
             )
             blocks.append(make_block(mapper, offset, positions, len(cols)))
             offset += len(cols)
@@ -154,6 +161,8 @@ def load_instances(
             d.update(zip(keys, row, strict=False))
         else:
             d.update(zip(keys, [row[offset + p] for p in block.positions], strict=False))
+        # born persistent: the one state record made with its lifecycle fields filled in,
+        # positionally (identity, token, map), because this line runs once per row
         d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, None, imap)
         append(obj)
         added += 1
@@ -172,7 +181,7 @@ def _refresh_from_row(
     for key, pos in zip(keys, block.positions, strict=True):
         if key in expired:
             d[key] = row[offset + pos]
-    state.expired = None
+    mark_loaded(state)
 
 
 def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any]) -> Result[Any]:
@@ -188,10 +197,7 @@ def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any])
         # one entity and nothing else: rows are consumed one by one (each freed at once)
         # and the result holds the bare objects, which Core's scalars() yields as they are
         objs = load_instances(imap, blocks[0], result)
-        names = [blocks[0].mapper.class_.__name__]
-        return IteratorResult(
-            SimpleResultMetaData(names), iter(objs), _source_supports_scalars=True
-        )
+        return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
     rows = result.all()
     keys = list(result.keys())
     columns: list[list[Any]] = [list(r) for r in rows]
@@ -218,7 +224,37 @@ def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any])
         tuple(columns[i][p] if e is None else block_objs[e][i] for p, e in picks)
         for i in range(len(rows))
     ]
-    return IteratorResult(SimpleResultMetaData(out_keys), iter(out_rows))
+    return object_result(out_keys, iter(out_rows))
+
+
+def execute(
+    connection: Connection,
+    imap: IdentityMap,
+    statement: Executable,
+    params: Params = None,
+    execution_options: ExecutionOptions = None,
+) -> Result[Any]:
+    """Run a statement; the entities it selects come back through the identity map."""
+    result = connection.execute(statement, params, execution_options=execution_options)
+    return wrap_result(imap, statement, result)
+
+
+def _row_by_identity(
+    connection: Connection, mapper: Mapper[Any], identity: Identity
+) -> Row[Any] | None:
+    """The one SELECT by primary key: every column of the row, or ``None``."""
+    return connection.execute(mapper.get_statement, mapper.pk_params(identity)).first()
+
+
+def get_by_identity(
+    connection: Connection, imap: IdentityMap, mapper: Mapper[_O], identity: Identity
+) -> _O | None:
+    """Load the object with this identity from the database, through the identity map."""
+    row = _row_by_identity(connection, mapper, identity)
+    if row is None:
+        return None
+    objs: list[_O] = load_instances(imap, whole_row(mapper), (row,))
+    return objs[0]
 
 
 def load_expired(state: InstanceState[Any], connection: Connection) -> None:
@@ -230,15 +266,14 @@ def load_expired(state: InstanceState[Any], connection: Connection) -> None:
     obj = state.obj()
     if obj is None:
         return
-    mapper = state.mapper
-    row: Row[Any] | None = connection.execute(
-        mapper.get_statement, mapper.pk_params(state.identity)
-    ).first()
+    identity = state.identity
+    assert identity is not None, "only a persistent object has expired attributes to load"
+    row = _row_by_identity(connection, state.mapper, identity)
     if row is None:
         raise ObjectDeletedError(obj)
     expired = state.expired or frozenset()
     d = obj.__dict__
-    for key, value in zip(mapper.load_keys, row, strict=True):
+    for key, value in zip(state.mapper.load_keys, row, strict=True):
         if key in expired:
             d[key] = value
-    state.expired = None
+    mark_loaded(state)

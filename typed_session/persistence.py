@@ -10,76 +10,101 @@
   checked against the row count.
 * DELETE is one ``executemany`` per table, by primary key.
 
-States are updated as statements succeed; a failure part-way is cleaned up by the
-transaction's rollback, which restores the session from its snapshot.
+Generated keys and defaults are written into the objects' ``__dict__`` as they come back;
+no lifecycle field is touched here. What each statement did is returned as a
+``FlushOutcome`` for ``lifecycle.after_flush`` to move the states on. A failure part-way
+is cleaned up by the transaction's rollback, which restores the session from its records.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never, final
 
 from sqlalchemy import Column, bindparam, delete, insert, update
 from sqlalchemy.exc import SAWarning
 
+from typed_session._typing import Identity
 from typed_session.exc import FlushError, StaleDataError, describe
-from typed_session.state import STATE_ATTR
+from typed_session.unitofwork import DeleteRows, InsertRow, InsertRows, UpdateRows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from typed_session.mapping.mapper import Mapper
     from typed_session.state import InstanceState
-    from typed_session.unitofwork import FlushPlan, MapperWork
+    from typed_session.unitofwork import Bind, FlushPlan
 
 __all__ = ["FlushOutcome", "execute_plan"]
 
 
+@final
 class FlushOutcome:
-    """What the flush did to which states, for the session and transaction to record."""
+    """What a flush's statements did, state by state, for ``lifecycle.after_flush``.
 
-    __slots__ = ("deleted", "inserted", "rekeyed", "switched", "updated")
+    Attributes:
+        inserted: states whose INSERT ran, in order.
+        identities: the identity of each inserted state, position by position.
+        unloaded: attributes the database filled in but did not send back, per state.
+        updated: states whose UPDATE ran.
+        rekeyed: states whose primary key changed: (identity before, identity after).
+        deleted: states whose DELETE ran.
+        switched: (pending state, deleted state) pairs: the first took over the
+            second's row.
+    """
+
+    __slots__ = ("deleted", "identities", "inserted", "rekeyed", "switched", "unloaded", "updated")
 
     def __init__(self) -> None:
         self.inserted: list[InstanceState[Any]] = []
+        self.identities: list[Identity] = []
+        self.unloaded: dict[InstanceState[Any], frozenset[str]] = {}
         self.updated: list[InstanceState[Any]] = []
+        self.rekeyed: dict[InstanceState[Any], tuple[Identity, Identity]] = {}
         self.deleted: list[InstanceState[Any]] = []
-        #: state -> its identity before a primary-key change
-        self.rekeyed: dict[InstanceState[Any], object] = {}
-        #: (pending state, deleted state) pairs where the first took over the second's row
         self.switched: list[tuple[InstanceState[Any], InstanceState[Any]]] = []
 
 
-def execute_plan(
-    plan: FlushPlan,
-    connection_for: Callable[[Mapper[Any]], Connection],
-    outcome: FlushOutcome,
-) -> None:
-    """Emit the plan's statements in order, recording progress in ``outcome``."""
-    for work in plan.saves:
-        conn = connection_for(work.mapper)
-        if work.inserts:
-            _insert(conn, work, outcome)
-        if work.updates or work.switches:
-            _update(conn, work, outcome)
-    for work in plan.deletes:
-        _delete(connection_for(work.mapper), work, outcome)
+def execute_plan(plan: FlushPlan, connection_for: Callable[[Bind], Connection]) -> FlushOutcome:
+    """Emit the plan's statements in order, on each step's bind.
+
+    Args:
+        plan: the plan.
+        connection_for: the connection of the current transaction for a step's bind.
+
+    Returns:
+        What was done, for the lifecycle to record.
+    """
+    outcome = FlushOutcome()
+    for step in plan.steps:
+        conn = connection_for(step.bind)
+        match step:
+            case InsertRows():
+                _insert(conn, step, outcome)
+            case UpdateRows():
+                _update(conn, step, outcome)
+            case DeleteRows():
+                _delete(conn, step, outcome)
+            case _:
+                assert_never(step)
+    return outcome
 
 
-def _insert(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
-    mapper = work.mapper
-    keys = mapper.attribute_keys
+def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
+    mapper = step.mapper
+    keys = mapper.column_keys
     pk_keys = mapper.pk_keys
-    groups: dict[tuple[str, ...], list[tuple[InstanceState[Any], dict[str, Any]]]] = {}
-    all_keys = mapper.all_keys
-    for state, d in work.inserts:
+    groups: dict[tuple[str, ...], list[InsertRow]] = {}
+    all_keys = mapper.column_key_set
+    for row in step.rows:
+        d = row.values
         # the common case without a Python loop: every attribute set (a C-level check)
         present = keys if d.keys() >= all_keys else tuple([k for k in keys if k in d])
         for k in pk_keys:
             if k in d and d[k] is None:  # None for a key: let the database generate it
                 present = tuple([p for p in present if p != k])
-        groups.setdefault(present, []).append((state, d))
+        groups.setdefault(present, []).append(row)
     for present, items in groups.items():
         _insert_group(conn, mapper, present, items, outcome)
 
@@ -88,11 +113,11 @@ def _insert_group(
     conn: Connection,
     mapper: Mapper[Any],
     present: tuple[str, ...],
-    items: list[tuple[InstanceState[Any], dict[str, Any]]],
+    items: list[InsertRow],
     outcome: FlushOutcome,
 ) -> None:
     table = mapper.table
-    attrs = mapper.attributes
+    attrs = mapper.columns
     params = [{k: d[k] for k in present} for _, d in items]
     absent = [a for k, a in attrs.items() if k not in present]
     fetch = [a for a in absent if a.database_generated]
@@ -129,7 +154,7 @@ def _insert_group(
             d.update(zip(fetch_keys, row, strict=True))
     else:
         stmt = insert(table).return_defaults(*(a.column for a in fetch))
-        for (_, d), p in zip(items, params, strict=True):
+        for (state, d), p in zip(items, params, strict=True):
             result = conn.execute(stmt, p)
             pk_values = result.inserted_primary_key or ()
             for attr, value in zip(mapper.primary_key, pk_values, strict=False):
@@ -142,9 +167,10 @@ def _insert_group(
                     continue
                 if a.column.key in defaults:
                     d[a.key] = defaults[a.column.key]
-                else:
-                    state = d[STATE_ATTR]
-                    state.expired = (state.expired or frozenset()) | {a.key}
+                else:  # set by the database, not sent back: load it on first access
+                    outcome.unloaded[state] = outcome.unloaded.get(state, frozenset()) | {a.key}
+    inserted = outcome.inserted
+    identities = outcome.identities
     for state, d in items:
         ident = mapper.identity_of(d)
         if ident is None:
@@ -156,8 +182,8 @@ def _insert_group(
                 "object is given its primary-key values before flushing",
                 instance=obj,
             )
-        state.identity = ident
-        outcome.inserted.append(state)
+        inserted.append(state)
+        identities.append(ident)
 
 
 def _orders_by_rowid(conn: Connection, mapper: Mapper[Any]) -> bool:
@@ -173,11 +199,11 @@ def _insert_sqlite_batch(
     mapper: Mapper[Any],
     fetch_keys: Sequence[str],
     params: list[dict[str, Any]],
-    items: list[tuple[InstanceState[Any], dict[str, Any]]],
+    items: list[InsertRow],
 ) -> None:
     table = mapper.table
     pk_col: Column[Any] = mapper.primary_key[0].column
-    others = [mapper.attributes[k].column for k in fetch_keys if k != mapper.pk_keys[0]]
+    others = [mapper.columns[k].column for k in fetch_keys if k != mapper.pk_keys[0]]
     result = conn.execute(insert(table).returning(pk_col, *others), params)
     rows: list[Any]
     if others:
@@ -204,17 +230,6 @@ def _insert_sqlite_batch(
             d[pk_key] = ident
 
 
-def _pk_where(mapper: Mapper[Any]) -> list[Any]:
-    return [a.column == bindparam(f"pk_{a.key}") for a in mapper.primary_key]
-
-
-def _pk_params(mapper: Mapper[Any], identity: object) -> dict[str, object]:
-    if mapper.single_pk:
-        return {f"pk_{mapper.pk_keys[0]}": identity}
-    assert isinstance(identity, tuple)
-    return {f"pk_{k}": v for k, v in zip(mapper.pk_keys, identity, strict=True)}
-
-
 def _rowcount_matches(conn: Connection, expected: int, matched: int) -> bool:
     """Whether a row count is as planned, or the dialect cannot tell reliably."""
     dialect = conn.dialect
@@ -222,40 +237,30 @@ def _rowcount_matches(conn: Connection, expected: int, matched: int) -> bool:
     return not sane or matched == expected
 
 
-def _update(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
-    mapper = work.mapper
+def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
+    mapper = step.mapper
     table = mapper.table
     groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
     pk_keys = mapper.pk_keys
-    single_pk_param = f"pk_{pk_keys[0]}" if mapper.single_pk else None
-    for state, _d, changes in work.updates:
+    single_pk_param = mapper.pk_param_names[0] if mapper.single_pk else None
+    pk_params = mapper.pk_params
+    for row in step.rows:
+        changes = row.changes
         if single_pk_param is not None:
-            p: dict[str, object] = {single_pk_param: state.identity}
+            p: dict[str, object] = {single_pk_param: row.where}
         else:
-            p = _pk_params(mapper, state.identity)
+            p = pk_params(row.where)
         for k, v in changes.items():
             p["v_" + k] = v
-        group = tuple(changes) if len(changes) == 1 else tuple(sorted(changes))
+        group = tuple(changes) if len(changes) <= 1 else tuple(sorted(changes))
         groups.setdefault(group, []).append(p)
-        for k in pk_keys:
-            if k in changes:
-                outcome.rekeyed[state] = state.identity
-                break
-    outcome.updated.extend(state for state, _d, _c in work.updates)
-    for new_state, d, old_state in work.switches:
-        p = _pk_params(mapper, old_state.identity)
-        values = sorted(k for k in mapper.attribute_keys if k in d and k not in pk_keys)
-        for k in values:
-            p["v_" + k] = d[k]
-        groups.setdefault(tuple(values), []).append(p)
-        outcome.switched.append((new_state, old_state))
     for changed, params in groups.items():
         if not changed:
             continue  # a row switch with nothing but the key: the row is already right
         stmt = (
             update(table)
-            .where(*_pk_where(mapper))
-            .values({mapper.attributes[k].column: bindparam(f"v_{k}") for k in changed})
+            .where(*mapper.pk_where)
+            .values({mapper.columns[k].column: bindparam(f"v_{k}") for k in changed})
         )
         result = conn.execute(stmt, params)
         if not _rowcount_matches(conn, len(params), result.rowcount):
@@ -265,20 +270,27 @@ def _update(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
                 "deleted or their keys changed outside this session: roll back, then "
                 "reload the objects"
             )
-    for state, d, _changes in work.updates:
-        if state in outcome.rekeyed:
-            state.identity = mapper.identity_of(d)
+    for row in step.rows:
+        if row.takes_over is not None:
+            outcome.switched.append((row.state, row.takes_over))
+            continue
+        outcome.updated.append(row.state)
+        changes = row.changes
+        if any(k in changes for k in pk_keys):
+            new_identity = mapper.identity_of(row.values)
+            assert new_identity is not None
+            outcome.rekeyed[row.state] = (row.where, new_identity)
 
 
-def _delete(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
-    mapper = work.mapper
+def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
+    mapper = step.mapper
     table = mapper.table
     if mapper.single_pk:
-        name = f"pk_{mapper.pk_keys[0]}"
-        params = [{name: s.identity} for s in work.deletes]
+        name = mapper.pk_param_names[0]
+        params = [{name: s.identity} for s in step.states]
     else:
-        params = [_pk_params(mapper, s.identity) for s in work.deletes]
-    result = conn.execute(delete(table).where(*_pk_where(mapper)), params)
+        params = [mapper.pk_params(s.identity) for s in step.states]
+    result = conn.execute(delete(table).where(*mapper.pk_where), params)
     if not _rowcount_matches(conn, len(params), result.rowcount):
         warnings.warn(
             f"DELETE statement on table {table.name!r} expected to delete {len(params)} "
@@ -287,4 +299,4 @@ def _delete(conn: Connection, work: MapperWork, outcome: FlushOutcome) -> None:
             SAWarning,
             stacklevel=4,
         )
-    outcome.deleted.extend(work.deletes)
+    outcome.deleted.extend(step.states)

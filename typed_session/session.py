@@ -1,18 +1,22 @@
-"""``Session[BindT]``: the identity map, the unit of work and the transaction, in one handle.
+"""``Session[BindT]``: the facade over the identity map, the unit of work and the transaction.
 
 The session autobegins: the first operation that needs the database procures a
 connection and begins a transaction, which lasts until ``commit()``, ``rollback()`` or
-``close()``. Objects move through the lifecycle the seed defines (transient -> pending
--> persistent -> deleted / detached), and every move is made here, in one place per
-transition, so that the state record, the identity map and the transaction's snapshot
-never disagree.
+``close()``. This module holds the public API and the orchestration only; the work is
+done below it, and nothing below calls back up:
+
+* ``lifecycle`` moves objects from state to state (the only writer of those fields);
+* ``unitofwork`` plans a flush, ``persistence`` runs the plan, ``loading`` runs queries;
+* ``transaction`` ends transactions, and talks to the session only through the
+  ``TransactionOwner`` protocol, as states load expired attributes through ``StateOwner``:
+  both are implemented by ``_Owner``, the session as the layers below see it.
 """
 
 from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
@@ -23,14 +27,15 @@ from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import TypeVarTuple, Unpack
 
+from typed_session import lifecycle, loading
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.exc import FlushError, ObjectStateError, describe
 from typed_session.identity import IdentityMap
-from typed_session.loading import load_expired, load_instances, whole_row, wrap_result
-from typed_session.mapping.mapper import MAPPER_ATTR, Mapper, mapper_of
-from typed_session.persistence import FlushOutcome, execute_plan
+from typed_session.loading import ExecutionOptions, Params
+from typed_session.mapping.mapper import Mapper, mapper_of
+from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
-from typed_session.transaction import SessionTransaction, Snapshot, TransactionState
+from typed_session.transaction import SessionTransaction, TransactionState
 from typed_session.unitofwork import plan_flush
 
 if TYPE_CHECKING:
@@ -50,15 +55,67 @@ _O = TypeVar("_O")
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
-Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-ExecutionOptions = Mapping[str, Any] | None
-
 _ids = itertools.count(1)
 #: what get() hands to normalize_identity() on a single-column key (all else is the key)
 _COMPOSITE_IDENT_TYPES = frozenset({tuple, list, dict})
 #: entity class -> mapper, filled on first use (cheaper than the class's own __dict__)
 _MAPPERS: dict[type[Any], Mapper[Any]] = {}
 _FLUSH_LIMIT = 100
+
+
+@final
+class _Owner:
+    """The session as its states and its transaction see it (``StateOwner``, ``TransactionOwner``).
+
+    It holds the session weakly, and the identity map and transactions hold it, so no
+    reference cycle keeps a session alive: when the user drops the session, its objects
+    are detached at once.
+    """
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Session[Any]) -> None:
+        self._session = weakref.ref(session)
+
+    @property
+    def session(self) -> Session[Any] | None:
+        return self._session()
+
+    def _live(self) -> Session[Any]:
+        session = self._session()
+        if session is None:
+            raise InvalidRequestError(
+                "the Session this transaction or object belonged to no longer exists; "
+                "keep a reference to the session while you use its objects"
+            )
+        return session
+
+    @property
+    def objects(self) -> lifecycle.SessionObjects:
+        return self._live()._objects
+
+    @property
+    def expire_on_commit(self) -> bool:
+        return self._live().expire_on_commit
+
+    def load_expired(self, state: InstanceState[Any], /) -> None:
+        loading.load_expired(state, self._live().connection(state.mapper.class_))
+
+    def flush_before_commit(self) -> None:
+        session = self._live()
+        for _ in range(_FLUSH_LIMIT):
+            if not session._objects.has_changes():
+                return
+            session.flush()
+        raise FlushError(
+            f"over {_FLUSH_LIMIT} consecutive flushes happened within commit(); something "
+            "keeps creating or changing objects while the session flushes"
+        )
+
+    def transaction_ended(self, transaction: SessionTransaction, /) -> None:
+        session = self._session()
+        if session is not None and session._transaction is transaction:
+            session._transaction = None
 
 
 @final
@@ -91,11 +148,13 @@ class Session(Generic[BindT]):
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
         self.hash_key = next(_ids)
-        self._identity_map = IdentityMap(self)
+        self._owner = _Owner(self)
+        self._identity_map = imap = IdentityMap(self._owner)
+        self._objects = objects = lifecycle.SessionObjects(imap)
         #: the identity map's mapper -> {key: state} tables for the default identity token
-        self._default_tables = self._identity_map.default_tables
-        self._new: dict[InstanceState[Any], object] = {}
-        self._deleted: dict[InstanceState[Any], object] = {}
+        self._default_tables = imap.default_tables
+        self._new = objects.new
+        self._deleted = objects.deleted
         self._transaction: SessionTransaction | None = None
         self._flushing = False
         self._autoflush_off = 0
@@ -152,7 +211,7 @@ class Session(Generic[BindT]):
     def _autobegin(self) -> SessionTransaction:
         tx = self._transaction
         if tx is None:
-            tx = self._transaction = SessionTransaction(self)
+            tx = self._transaction = SessionTransaction(self._owner)
         return tx
 
     def _active_transaction(self) -> SessionTransaction:
@@ -160,10 +219,6 @@ class Session(Generic[BindT]):
         if tx.state is not TransactionState.ACTIVE:
             tx.assert_active()
         return tx
-
-    def _transaction_ended(self, tx: SessionTransaction) -> None:
-        if self._transaction is tx:
-            self._transaction = None
 
     def commit(self) -> None:
         """Flush, then commit the transaction (begun on demand), and expire objects.
@@ -208,8 +263,8 @@ class Session(Generic[BindT]):
         """The connection of the current transaction for ``entity``'s bind (begun on demand)."""
         return self._active_transaction().connection_for(self.get_bind(entity))
 
-    def _connection_for_mapper(self, mapper: Mapper[Any]) -> Connection:
-        return self.connection(mapper.class_)
+    def _bind_for(self, mapper: Mapper[Any]) -> Engine | Connection:
+        return self.get_bind(mapper.class_)
 
     # -- the objects ------------------------------------------------------------------------
 
@@ -246,13 +301,13 @@ class Session(Generic[BindT]):
         return iter([*self._new.values(), *self._identity_map.values()])
 
     def _owns(self, state: InstanceState[Any]) -> bool:
-        return state.identity_map is self._identity_map and (
-            state in self._new or (state.identity is not None and not state.deleted)
-        )
+        return self._objects.owns(state)
 
     def _attached_elsewhere(self, state: InstanceState[Any], obj: object) -> None:
-        other = state.session
-        if other is not None and other is not self:
+        if state.identity_map is self._identity_map:
+            return
+        other = object_session(obj)
+        if other is not None:
             raise ObjectStateError(
                 obj,
                 f"{describe(obj)} is already attached to session {other.hash_key} (this is "
@@ -272,8 +327,7 @@ class Session(Generic[BindT]):
         self._attached_elsewhere(state, instance)
         if state.identity is None:
             if state.identity_map is not self._identity_map or state not in self._new:
-                state.identity_map = self._identity_map
-                self._new[state] = instance
+                lifecycle.to_pending(self._objects, state, instance)
             return
         if state.identity_map is self._identity_map and not state.deleted:
             self._deleted.pop(state, None)  # the seed's add() takes back a pending delete
@@ -285,35 +339,12 @@ class Session(Generic[BindT]):
                 "be added again. Roll back the transaction to get it back, or call "
                 "make_transient(obj) to insert it as a new row",
             )
-        self._attach_detached(state, instance)
-
-    def _attach_detached(self, state: InstanceState[Any], obj: object) -> None:
-        existing = self._identity_map.add(state)
-        if existing is not None:
-            raise InvalidRequestError(
-                f"cannot attach {describe(obj)}: another object with identity key "
-                f"{state.key} is already in this session ({describe(existing.obj())}); "
-                "work with that object instead, or expunge it first"
-            )
-        if state.modified:
-            state.strong = obj
-            self._identity_map.modified[state] = None
+        lifecycle.attach_detached(self._objects, state, instance)
 
     def add_all(self, instances: Iterable[object]) -> None:
         """Add each object (see ``add``); a failure leaves the earlier ones added."""
-        imap = self._identity_map
-        new = self._new
         add = self.add
         for obj in instances:
-            # the common case inline: a fresh object of a mapped class
-            d = getattr(obj, "__dict__", None)
-            if d is not None and STATE_ATTR not in d:
-                mapper = type(obj).__dict__.get(MAPPER_ATTR)
-                if mapper is not None:
-                    state = d[STATE_ATTR] = InstanceState(mapper, weakref.ref(obj))
-                    state.identity_map = imap
-                    new[state] = obj
-                    continue
             add(obj)
 
     def delete(self, instance: object) -> None:
@@ -333,12 +364,11 @@ class Session(Generic[BindT]):
                 "object is discarded with session.expunge(obj); a transient one needs "
                 "nothing",
             )
-        if state.identity_map is not self._identity_map:
-            self._attached_elsewhere(state, instance)
+        self._attached_elsewhere(state, instance)
         if state.deleted or state in self._deleted:
             return
         if state.identity_map is not self._identity_map:
-            self._attach_detached(state, instance)
+            lifecycle.attach_detached(self._objects, state, instance)
         self._deleted[state] = instance
 
     def expunge(self, instance: object) -> None:
@@ -353,30 +383,12 @@ class Session(Generic[BindT]):
                 instance,
                 f"{describe(instance)} is not in this session, so it cannot be expunged",
             )
-        self._detach(state)
+        lifecycle.detach(self._objects, state)
 
     def expunge_all(self) -> None:
         """Remove every object from the session."""
         tx = self._transaction
-        flushed_deletes = tx.snapshot().deleted if tx is not None else ()
-        for state in [
-            *self._new,
-            *self._identity_map.all_states(),
-            *self._deleted,
-            *flushed_deletes,
-        ]:
-            state.identity_map = None
-            state.strong = None
-        self._identity_map.clear()
-        self._new.clear()
-        self._deleted.clear()
-
-    def _detach(self, state: InstanceState[Any]) -> None:
-        self._new.pop(state, None)
-        self._deleted.pop(state, None)
-        self._identity_map.discard(state)
-        state.identity_map = None
-        state.strong = None
+        lifecycle.detach_all(self._objects, () if tx is None else tx.records.deleted)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -403,14 +415,10 @@ class Session(Generic[BindT]):
                 return obj
         return self._get_from_database(mapper, ident)
 
-    def _get_from_database(self, mapper: Mapper[_O], ident: object) -> _O | None:
+    def _get_from_database(self, mapper: Mapper[_O], ident: Hashable) -> _O | None:
         self._autoflush()
         conn = self.connection(mapper.class_)
-        rows = conn.execute(mapper.get_statement, mapper.pk_params(ident)).all()
-        if not rows:
-            return None
-        objs: list[_O] = load_instances(self._identity_map, whole_row(mapper), rows)
-        return objs[0]
+        return loading.get_by_identity(conn, self._identity_map, mapper, ident)
 
     def get_one(self, entity: type[_O], ident: object, /) -> _O:
         """Like ``get``, but raise instead of returning ``None``.
@@ -458,8 +466,7 @@ class Session(Generic[BindT]):
         """
         self._autoflush()
         conn = self.connection()
-        result = conn.execute(statement, params, execution_options=execution_options)
-        return wrap_result(self._identity_map, statement, result)
+        return loading.execute(conn, self._identity_map, statement, params, execution_options)
 
     @overload
     def scalars(
@@ -517,9 +524,6 @@ class Session(Generic[BindT]):
         """Run a statement and return the first column of its first row, or ``None``."""
         return self.execute(statement, params, execution_options=execution_options).scalar()
 
-    def _load_expired(self, state: InstanceState[Any]) -> None:
-        load_expired(state, self.connection(state.mapper.class_))
-
     def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
         """Discard loaded values of an object so that the next read reloads them.
 
@@ -531,20 +535,17 @@ class Session(Generic[BindT]):
         keys = None
         if attribute_names is not None:
             keys = list(attribute_names)
-            unknown = [k for k in keys if k not in state.mapper.attributes]
+            unknown = [k for k in keys if k not in state.mapper.columns]
             if unknown:
                 raise AttributeError(
                     f"{type(instance).__name__} has no mapped attribute(s) {unknown}; its "
-                    f"mapped attributes are {list(state.mapper.attribute_keys)}"
+                    f"mapped attributes are {list(state.mapper.column_keys)}"
                 )
-        state.expire(instance.__dict__, keys)
+        lifecycle.expire(state, instance.__dict__, keys)
 
     def expire_all(self) -> None:
         """Expire every persistent object of the session."""
-        for state in self._identity_map.all_states():
-            obj = state.obj()
-            if obj is not None:
-                state.expire(obj.__dict__)
+        lifecycle.expire_all(self._objects)
 
     def refresh(self, instance: object) -> None:
         """Reload every attribute of a persistent object from the database now.
@@ -554,8 +555,8 @@ class Session(Generic[BindT]):
             ObjectDeletedError: if its row is gone.
         """
         state = self._persistent_state(instance, "refresh")
-        state.expire(instance.__dict__)
-        self._load_expired(state)
+        lifecycle.expire(state, instance.__dict__)
+        self._owner.load_expired(state)
 
     def _persistent_state(self, instance: object, verb: str) -> InstanceState[Any]:
         state = instance_state(instance)
@@ -584,7 +585,7 @@ class Session(Generic[BindT]):
             self.flush()
 
     def _is_dirty(self) -> bool:
-        return bool(self._new or self._deleted or self._identity_map.modified)
+        return self._objects.has_changes()
 
     def flush(self) -> None:
         """Write pending inserts, updates and deletes to the database, in dependency order.
@@ -607,136 +608,27 @@ class Session(Generic[BindT]):
             self._flushing = False
 
     def _flush(self) -> None:
-        new = list(self._new.items())  # in the order the objects were added
-        plan = plan_flush(new, list(self._identity_map.modified), list(self._deleted.items()))
+        """Plan, check, execute, and move the objects on: the unit of work, in order."""
+        objects = self._objects
+        new = list(objects.new.items())  # in the order the objects were added
+        plan = plan_flush(
+            new,
+            list(objects.identity_map.modified),
+            list(objects.deleted.items()),
+            identity_map=objects.identity_map,
+            bind_for=self._bind_for,
+        )
         for state in plan.clean:
-            state.mark_clean()
+            lifecycle.mark_clean(state)
         if plan.empty:
             return
         tx = self._active_transaction()
-        self._check_identity_conflicts(new)
-        outcome = FlushOutcome()
         try:
-            execute_plan(plan, self._connection_for_mapper, outcome)
+            outcome = execute_plan(plan, tx.connection_for)
         except BaseException as err:
-            self._record_outcome(tx, outcome)
             tx.fail(err)
             raise
-        self._record_outcome(tx, outcome)
-
-    def _check_identity_conflicts(self, new: Sequence[tuple[InstanceState[Any], object]]) -> None:
-        imap = self._identity_map
-        claimed: dict[tuple[Mapper[Any], object], object] = {}
-        for state, obj in new:
-            ident = state.mapper.identity_of(obj.__dict__)
-            if ident is None:
-                continue
-            first = claimed.setdefault((state.mapper, ident), obj)
-            if first is not obj:
-                raise FlushError(
-                    f"new objects {describe(first)} and {describe(obj)} both have identity "
-                    f"{ident!r}; only one row can have it: give one of them another key, or "
-                    "expunge one",
-                    instance=obj,
-                )
-            existing = imap.lookup(state.mapper, ident)
-            if existing is not None and existing not in self._deleted:
-                raise FlushError(
-                    f"new object {describe(obj)} has identity {ident!r}, which conflicts with "
-                    f"persistent object {describe(existing.obj())} in this session; give the "
-                    "new object another key, or change the existing object instead",
-                    instance=obj,
-                )
-
-    def _record_outcome(self, tx: SessionTransaction, outcome: FlushOutcome) -> None:
-        imap = self._identity_map
-        new = self._new
-        inserted = outcome.inserted
-        if len(inserted) == len(new):
-            new.clear()
-        else:
-            for state in inserted:
-                del new[state]
-        tables: dict[Mapper[Any], dict[object, InstanceState[Any]]] = {}
-        for state in inserted:
-            mapper = state.mapper
-            table = tables.get(mapper)
-            if table is None:
-                table = tables[mapper] = imap.table_for(mapper)
-            table[state.identity] = state
-            if state.committed is not None:
-                state.mark_clean()
-        imap.note_added(len(inserted))
-        tx.record_inserted(inserted)
-        for state, old in outcome.rekeyed.items():
-            tx.record_rekeyed(state, old)
-            imap.discard(state, old)
-            imap.add(state)
-        for state in outcome.updated:
-            state.mark_clean()
-        deleted = self._deleted
-        for state in [*outcome.deleted, *(old for _new, old in outcome.switched)]:
-            deleted.pop(state, None)
-            imap.discard(state)
-            state.mark_clean()
-            state.deleted = True
-            tx.record_deleted(state)
-        for state, old in outcome.switched:
-            del new[state]
-            state.identity = old.identity
-            imap.add(state)
-            state.mark_clean()
-            # the row keeps values for what the new object did not set: load them on access
-            obj = state.obj()
-            if obj is not None:
-                unset = frozenset(k for k in state.mapper.attribute_keys if k not in obj.__dict__)
-                if unset:
-                    state.expired = unset
-        tx.record_inserted(state for state, _old in outcome.switched)
-
-    def _flush_for_commit(self) -> None:
-        for _ in range(_FLUSH_LIMIT):
-            if not self._is_dirty():
-                return
-            self.flush()
-        raise FlushError(
-            f"over {_FLUSH_LIMIT} consecutive flushes happened within commit(); something "
-            "keeps creating or changing objects while the session flushes"
-        )
-
-    # -- the snapshot (called by the transaction) -------------------------------------------
-
-    def _remove_snapshot(self, snapshot: Snapshot) -> None:
-        """After a commit: detach deleted objects; expire everything if asked to."""
-        for state in snapshot.deleted:
-            state.identity_map = None
-            state.strong = None
-        if self.expire_on_commit:
-            self.expire_all()
-
-    def _restore_snapshot(self, snapshot: Snapshot) -> None:
-        """After a rollback: the seed's ``_restore_snapshot`` for the root transaction."""
-        imap = self._identity_map
-        for state in [*snapshot.inserted, *self._new]:
-            self._detach(state)
-            state.identity = None
-            state.mark_clean()
-        for state, old in snapshot.rekeyed:
-            if state in snapshot.inserted:
-                continue  # its row never existed: it stays transient
-            if state.identity_map is imap:
-                imap.discard(state)
-                state.identity = old
-                imap.add(state)
-            else:
-                state.identity = old
-        for state in snapshot.deleted:
-            state.deleted = False  # the DELETE is undone, whether or not still attached
-            if state.identity_map is imap:  # not expunged since
-                imap.add(state)
-        for state in list(self._deleted):
-            self._deleted.pop(state)
-        self.expire_all()
+        lifecycle.after_flush(objects, tx.records, outcome)
 
 
 def make_transient(instance: object) -> None:
@@ -750,14 +642,8 @@ def make_transient(instance: object) -> None:
         UnmappedInstanceError: if the object is not an entity instance.
     """
     state = instance_state(instance)
-    session = state.session
-    if session is not None:
-        session._detach(state)
-    state.identity_map = None
-    state.identity = None
-    state.deleted = False
-    state.expired = None
-    state.mark_clean()
+    session = object_session(instance)
+    lifecycle.to_transient(None if session is None else session._objects, state)
 
 
 def make_transient_to_detached(instance: object) -> None:
@@ -786,11 +672,7 @@ def make_transient_to_detached(instance: object) -> None:
             f"{describe(instance)} has no complete primary key {mapper.pk_keys}; set it "
             "before calling make_transient_to_detached(obj)",
         )
-    state.identity = ident
-    state.deleted = False
-    state.mark_clean()
-    unloaded = state.unloaded()
-    state.expired = unloaded or None
+    lifecycle.to_detached_from_transient(state, ident)
 
 
 def object_session(instance: object) -> Session[Any] | None:
@@ -799,4 +681,5 @@ def object_session(instance: object) -> Session[Any] | None:
     Raises:
         UnmappedInstanceError: if the object is not an entity instance.
     """
-    return instance_state(instance).session
+    owner = instance_state(instance).owner
+    return owner.session if isinstance(owner, _Owner) else None

@@ -3,29 +3,30 @@
 The record is a slotted dataclass with declared fields only: nothing is added to or
 deleted from it at run time. The object's lifecycle (transient, pending, persistent,
 deleted, detached) is not stored but derived from those fields, so it cannot disagree
-with them. Attribute values themselves live in the object's ``__dict__``, which is what
-keeps a loaded read as cheap as a plain attribute read; the state holds only what the
-session needs besides: the identity, the first old value of each changed attribute,
-which attributes are expired, and whether the deletion has been flushed.
+with them, and only ``lifecycle.py`` writes those fields. Attribute values themselves
+live in the object's ``__dict__``, which is what keeps a loaded read as cheap as a plain
+attribute read; the state holds only what the session needs besides: the identity, the
+first old value of each changed attribute, which attributes are expired, and whether the
+deletion has been flushed.
 """
 
 from __future__ import annotations
 
 import enum
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, final
 
+from typed_session._typing import MISSING, Identity, IdentityToken
+from typed_session.exc import UnmappedInstanceError
 from typed_session.identity import IdentityKey
-from typed_session.mapping.fields import MISSING
+from typed_session.mapping.mapper import MAPPER_ATTR, Mapper
 
 if TYPE_CHECKING:
     from typed_session.identity import IdentityMap
-    from typed_session.mapping.mapper import Mapper
-    from typed_session.session import Session
 
-__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "instance_state"]
+__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "StateOwner", "instance_state"]
 
 _O = TypeVar("_O")
 
@@ -47,6 +48,27 @@ class ObjectState(enum.Enum):
     """Its DELETE has been flushed; the transaction that did it is still open."""
     DETACHED = "detached"
     """Backed by a row (or was), but in no session."""
+
+
+class StateOwner(Protocol):
+    """What a state needs from the session it is attached to: loading what it lacks.
+
+    The session implements it (through a small adapter, not its private methods); an
+    asynchronous session implements it by refusing implicit I/O with a clear message.
+    """
+
+    @property
+    def session(self) -> object | None:
+        """The session, as ``object_session()`` returns it; ``None`` once it is gone."""
+        ...
+
+    def load_expired(self, state: InstanceState[Any], /) -> None:
+        """Load the state's expired attributes into its object.
+
+        Raises:
+            ObjectDeletedError: if the row is gone.
+        """
+        ...
 
 
 @final
@@ -71,8 +93,8 @@ class InstanceState(Generic[_O]):
 
     mapper: Mapper[_O]
     obj: Callable[[], _O | None]
-    identity: object = None
-    identity_token: object = None
+    identity: Identity | None = None
+    identity_token: IdentityToken = None
     identity_map: IdentityMap | None = None
     committed: dict[str, object] | None = None
     expired: frozenset[str] | None = None
@@ -81,10 +103,19 @@ class InstanceState(Generic[_O]):
     strong: _O | None = None
 
     @property
-    def session(self) -> Session[Any] | None:
-        """The session the object is attached to, if it is attached to a live one."""
+    def owner(self) -> StateOwner | None:
+        """The owner (a live session) the object is attached to, if any."""
         imap = self.identity_map
-        return None if imap is None else imap.session
+        if imap is None:
+            return None
+        owner = imap.owner
+        return None if owner is None or owner.session is None else owner
+
+    @property
+    def session(self) -> object | None:
+        """The session the object is attached to, if any (``object_session()`` is typed)."""
+        owner = self.owner
+        return None if owner is None else owner.session
 
     @property
     def key(self) -> IdentityKey[_O] | None:
@@ -98,7 +129,7 @@ class InstanceState(Generic[_O]):
     @property
     def object_state(self) -> ObjectState:
         """The lifecycle state, derived from the record."""
-        attached = self.session is not None
+        attached = self.owner is not None
         if self.identity is None:
             return ObjectState.PENDING if attached else ObjectState.TRANSIENT
         if not attached:
@@ -134,26 +165,9 @@ class InstanceState(Generic[_O]):
         """The mapped attributes that have no value in the object right now."""
         obj = self.obj()
         if obj is None:
-            return frozenset(self.mapper.attribute_keys)
+            return frozenset(self.mapper.column_keys)
         d = obj.__dict__
-        return frozenset(k for k in self.mapper.attribute_keys if k not in d)
-
-    def record_change(self, obj: object, d: dict[str, Any], key: str) -> None:
-        """Remember the first old value of ``key`` and mark the object modified.
-
-        Called by the instrumented ``__setattr__`` before the new value is stored.
-        """
-        committed = self.committed
-        if committed is None:
-            committed = self.committed = {}
-        if key not in committed:
-            committed[key] = d.get(key, MISSING)
-        if not self.modified:
-            self.modified = True
-            imap = self.identity_map
-            if imap is not None:
-                self.strong = obj  # type: ignore[assignment]  # obj is this state's object
-                imap.modified[self] = None
+        return frozenset(k for k in self.mapper.column_keys if k not in d)
 
     def changes(self, d: dict[str, Any]) -> dict[str, object]:
         """The attributes whose current value differs from the committed one."""
@@ -168,44 +182,6 @@ class InstanceState(Generic[_O]):
                     out[key] = new
         return out
 
-    def mark_clean(self) -> None:
-        """Forget the change history: what the object holds is now what the row holds."""
-        self.committed = None
-        self.strong = None
-        if self.modified:
-            self.modified = False
-            imap = self.identity_map
-            if imap is not None:
-                imap.modified.pop(self, None)
-
-    def expire(self, d: dict[str, Any], keys: Iterable[str] | None = None) -> None:
-        """Discard loaded values so that the next read reloads them from the database.
-
-        Args:
-            d: the object's ``__dict__``.
-            keys: the attributes to expire; all mapped attributes when ``None``.
-        """
-        if keys is None:
-            self.mark_clean()
-            mapper = self.mapper
-            if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.all_keys:
-                # every mapped attribute loaded and nothing else stored: start afresh
-                d.clear()
-                d[STATE_ATTR] = self
-                self.expired = mapper.all_keys
-                return
-            keys = mapper.attribute_keys
-        else:
-            keys = tuple(keys)
-            committed = self.committed
-            if committed:
-                for key in keys:
-                    committed.pop(key, None)
-        pop = d.pop
-        for key in keys:
-            pop(key, None)
-        self.expired = frozenset(keys) if not self.expired else self.expired.union(keys)
-
 
 def instance_state(instance: _O) -> InstanceState[_O]:
     """Return the state record of an entity instance, creating it for a new object.
@@ -213,9 +189,9 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     Raises:
         UnmappedInstanceError: if the object is not an instance of an entity.
     """
-    from typed_session.mapping.mapper import mapper_of_instance
-
-    mapper = mapper_of_instance(instance)
+    mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
+    if mapper is None:
+        raise UnmappedInstanceError(instance)
     d = instance.__dict__
     state: InstanceState[_O] | None = d.get(STATE_ATTR)
     if state is None:

@@ -1,19 +1,22 @@
 """``SessionTransaction``: the session's transaction as a small, explicit state machine.
 
-A root transaction holds one Core connection and Core transaction per bind, and
-remembers what happened to objects inside it — which states it inserted, which it
-deleted, which it re-keyed — so that a rollback can put the session back as it was
-(the seed's ``_restore_snapshot``) and a commit can finish the objects' lifecycles
-(``_remove_snapshot``). ``snapshot()`` hands that record out as an immutable value.
+A root transaction holds one Core connection and Core transaction per bind, and keeps
+``TransactionRecords`` of what happened to objects inside it, so that a rollback can put
+the session back as it was (``lifecycle.restore_snapshot``) and a commit can finish the
+objects' lifecycles (``lifecycle.remove_snapshot``). ``snapshot()`` hands the records out
+as an immutable value.
+
+The transaction talks to its session only through ``TransactionOwner``, a small
+protocol: it never reaches into the session's private methods, and it imports nothing
+from ``session.py``.
 """
 
 from __future__ import annotations
 
 import enum
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Protocol, final
 
 from sqlalchemy.engine import Connection, Engine, Transaction
 from sqlalchemy.exc import (
@@ -23,14 +26,52 @@ from sqlalchemy.exc import (
     SAWarning,
 )
 
+from typed_session.lifecycle import (
+    SessionObjects,
+    Snapshot,
+    TransactionRecords,
+    remove_snapshot,
+    restore_snapshot,
+)
+
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-    from typed_session.session import Session
-    from typed_session.state import InstanceState
+__all__ = [
+    "ConnectionBinding",
+    "SessionTransaction",
+    "Snapshot",
+    "TransactionOwner",
+    "TransactionState",
+]
 
-__all__ = ["ConnectionBinding", "SessionTransaction", "Snapshot", "TransactionState"]
+
+class TransactionOwner(Protocol):
+    """What a transaction needs from its session."""
+
+    @property
+    def session(self) -> object:
+        """The session (``SessionTransaction.session``)."""
+        ...
+
+    @property
+    def objects(self) -> SessionObjects:
+        """The session's objects, which rollback restores and commit finishes."""
+        ...
+
+    @property
+    def expire_on_commit(self) -> bool:
+        """Whether objects are expired after a commit."""
+        ...
+
+    def flush_before_commit(self) -> None:
+        """Flush until nothing is left to flush (the seed's guard against endless loops)."""
+        ...
+
+    def transaction_ended(self, transaction: SessionTransaction, /) -> None:
+        """The transaction is over: the session can begin another."""
+        ...
 
 
 @final
@@ -63,35 +104,35 @@ class ConnectionBinding:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a transaction has done to objects so far, as an immutable value.
+class SessionTransaction:
+    """One transaction of a ``Session``; see the module docstring.
 
     Attributes:
-        inserted: states whose INSERT was flushed in the transaction.
-        deleted: states whose DELETE was flushed in the transaction.
-        rekeyed: states whose primary key changed, with their identity before.
+        parent: the enclosing transaction (``None`` for the root).
+        nested: whether this is a SAVEPOINT (its rollback expires only what changed).
+        state: where the transaction stands.
+        records: what the transaction has done to objects so far.
     """
 
-    inserted: frozenset[InstanceState[Any]]
-    deleted: frozenset[InstanceState[Any]]
-    rekeyed: tuple[tuple[InstanceState[Any], object], ...]
-
-
-@final
-class SessionTransaction:
-    """One transaction of a ``Session``; see the module docstring."""
-
-    def __init__(self, session: Session[Any]) -> None:
-        self.session = session
-        self.parent: SessionTransaction | None = None
-        self.nested = False
+    def __init__(
+        self,
+        owner: TransactionOwner,
+        parent: SessionTransaction | None = None,
+        *,
+        nested: bool = False,
+    ) -> None:
+        self._owner = owner
+        self.parent = parent
+        self.nested = nested
         self.state = TransactionState.ACTIVE
+        self.records = TransactionRecords()
         self._connections: dict[Engine | Connection, ConnectionBinding] = {}
-        self._inserted: dict[InstanceState[Any], None] = {}
-        self._deleted: dict[InstanceState[Any], None] = {}
-        self._rekeyed: dict[InstanceState[Any], object] = {}
         self._failure: BaseException | None = None
+
+    @property
+    def session(self) -> object:
+        """The session this transaction belongs to."""
+        return self._owner.session
 
     def __repr__(self) -> str:
         return f"<SessionTransaction {self.state.value}, {len(self._connections)} connection(s)>"
@@ -107,10 +148,8 @@ class SessionTransaction:
         return tuple(self._connections.values())
 
     def snapshot(self) -> Snapshot:
-        """What the transaction has inserted, deleted and re-keyed so far."""
-        return Snapshot(
-            frozenset(self._inserted), frozenset(self._deleted), tuple(self._rekeyed.items())
-        )
+        """What the transaction has inserted, updated, deleted and re-keyed so far."""
+        return self.records.snapshot()
 
     # -- state checks -----------------------------------------------------------------
 
@@ -167,20 +206,6 @@ class SessionTransaction:
         self._connections[bind] = binding
         return binding.connection
 
-    # -- recording (called by the session's flush) ------------------------------------
-
-    def record_inserted(self, states: Iterable[InstanceState[Any]]) -> None:
-        """Remember states inserted in this transaction."""
-        self._inserted.update(dict.fromkeys(states))
-
-    def record_deleted(self, state: InstanceState[Any]) -> None:
-        """Remember a state deleted in this transaction."""
-        self._deleted[state] = None
-
-    def record_rekeyed(self, state: InstanceState[Any], old_identity: object) -> None:
-        """Remember a state's first identity in this transaction before a key change."""
-        self._rekeyed.setdefault(state, old_identity)
-
     # -- ending -----------------------------------------------------------------------
 
     def commit(self) -> None:
@@ -191,7 +216,8 @@ class SessionTransaction:
             InvalidRequestError: if the transaction is not active.
         """
         self.assert_active()
-        self.session._flush_for_commit()
+        owner = self._owner
+        owner.flush_before_commit()
         try:
             for binding in self._connections.values():
                 if binding.transaction is not None:
@@ -200,17 +226,18 @@ class SessionTransaction:
             self.rollback()
             raise
         self.state = TransactionState.COMMITTED
-        self.session._remove_snapshot(self.snapshot())
+        remove_snapshot(owner.objects, self.records, expire_objects=owner.expire_on_commit)
         self.close()
 
     def rollback(self) -> None:
         """Roll back every connection and restore the session's objects to the snapshot."""
+        objects = self._owner.objects
         if self.state in (TransactionState.ACTIVE, TransactionState.PREPARED):
             try:
                 self._rollback_connections()
             finally:
-                self.session._restore_snapshot(self.snapshot())
-        elif self.state is TransactionState.DEACTIVE and self.session._is_dirty():
+                self._restore()
+        elif self.state is TransactionState.DEACTIVE and objects.has_changes():
             # objects were added, deleted or changed after the failed flush rolled the
             # database back: like the seed, discard them and say so
             warnings.warn(
@@ -219,8 +246,11 @@ class SessionTransaction:
                 SAWarning,
                 stacklevel=3,
             )
-            self.session._restore_snapshot(self.snapshot())
+            self._restore()
         self.close()
+
+    def _restore(self) -> None:
+        restore_snapshot(self._owner.objects, self.records, dirty_only=self.nested)
 
     def fail(self, error: BaseException) -> None:
         """Roll back underneath after a failed flush; the session then needs ``rollback()``."""
@@ -229,10 +259,8 @@ class SessionTransaction:
             self._rollback_connections()
         finally:
             self.state = TransactionState.DEACTIVE
-            self.session._restore_snapshot(self.snapshot())
-            self._inserted.clear()
-            self._deleted.clear()
-            self._rekeyed.clear()
+            self._restore()
+            self.records.clear()
 
     def _rollback_connections(self) -> None:
         for binding in self._connections.values():
@@ -255,7 +283,7 @@ class SessionTransaction:
         self._connections.clear()
         if self.state is not TransactionState.COMMITTED:
             self.state = TransactionState.CLOSED
-        self.session._transaction_ended(self)
+        self._owner.transaction_ended(self)
 
     def __enter__(self) -> Self:
         return self

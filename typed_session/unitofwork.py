@@ -1,46 +1,121 @@
-"""The flush planner: which states are written, with what, in which order. No I/O.
+"""The flush planner: which rows are written, with what, in which order. No I/O.
+
+``plan_flush`` turns pending, modified and deleted states into a ``FlushPlan``: an ordered
+tuple of frozen, named steps, each for one table on one bind — insert rows, update rows,
+delete rows. (Relationships will add steps of their own here: copying parent keys into
+children, post-update, rows of association tables.) Every check that can be made before
+SQL is made here, so that a refused flush has changed nothing: a pending object missing a
+required value, two objects claiming one identity.
 
 Tables are ordered by their foreign keys with ``graphlib`` — referenced tables are
-inserted into first and deleted from last — so that rows of related tables can be
-flushed together even before relationships exist. Within one table, rows keep the order
-in which their objects were added (inserts) or marked (deletes).
+inserted into first and deleted from last. Within one table, rows keep the order in which
+their objects were added (inserts) or marked (deletes).
 """
 
 from __future__ import annotations
 
 import graphlib
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, final
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, final
 
 from sqlalchemy import Table
 from sqlalchemy.exc import NoReferencedTableError
 
+from typed_session._typing import Identity
 from typed_session.exc import FlushError, describe
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from typed_session.identity import IdentityMap
     from typed_session.mapping.mapper import Mapper
     from typed_session.state import InstanceState
 
-__all__ = ["FlushPlan", "MapperWork", "plan_flush", "table_order"]
+__all__ = [
+    "Bind",
+    "BindFor",
+    "DeleteRows",
+    "FlushPlan",
+    "FlushStep",
+    "InsertRow",
+    "InsertRows",
+    "TableStep",
+    "UpdateRow",
+    "UpdateRows",
+    "plan_flush",
+    "table_order",
+]
+
+Bind: TypeAlias = "Engine | Connection"
+"""Where a step's statements run."""
+
+BindFor: TypeAlias = Callable[["Mapper[Any]"], Bind]
+"""Which bind a mapper's rows go to (the session's ``get_bind``)."""
+
+
+class InsertRow(NamedTuple):
+    """One pending object to INSERT.
+
+    A ``NamedTuple`` rather than a frozen dataclass: one is made per row, and building a
+    tuple costs a fraction of a dataclass's ``__init__`` (``bench/attr_read.py``).
+    """
+
+    state: InstanceState[Any]
+    #: the object's ``__dict__``: the values to insert, and where generated values go
+    values: dict[str, Any]
+
+
+class UpdateRow(NamedTuple):
+    """One row to UPDATE: a modified persistent object, or a row switch."""
+
+    state: InstanceState[Any]
+    #: the object's ``__dict__`` (its new primary key, after a key change, is read there)
+    values: dict[str, Any]
+    #: the columns to set, by attribute key
+    changes: dict[str, object]
+    #: the identity the row has before the UPDATE (the WHERE clause)
+    where: Identity
+    #: for a row switch, the deleted object whose row the pending ``state`` takes over
+    takes_over: InstanceState[Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableStep:
+    """What every step is keyed by: one table, on one bind (the mapper names its rows)."""
+
+    table: Table
+    bind: Bind
+    mapper: Mapper[Any]
 
 
 @final
-@dataclass(slots=True)
-class MapperWork:
-    """Everything one flush does to one mapper's table."""
+@dataclass(frozen=True, slots=True)
+class InsertRows(TableStep):
+    """INSERT rows into one table, in the order their objects were added."""
 
-    mapper: Mapper[Any]
-    inserts: list[tuple[InstanceState[Any], dict[str, Any]]] = field(default_factory=list)
-    updates: list[tuple[InstanceState[Any], dict[str, Any], dict[str, object]]] = field(
-        default_factory=list
-    )
-    deletes: list[InstanceState[Any]] = field(default_factory=list)
-    #: (pending state, its values, the deleted state whose row it takes over)
-    switches: list[tuple[InstanceState[Any], dict[str, Any], InstanceState[Any]]] = field(
-        default_factory=list
-    )
+    rows: tuple[InsertRow, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class UpdateRows(TableStep):
+    """UPDATE rows of one table, each by the identity it had before the flush."""
+
+    rows: tuple[UpdateRow, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DeleteRows(TableStep):
+    """DELETE rows of one table by primary key, in the order they were marked."""
+
+    states: tuple[InstanceState[Any], ...]
+
+
+FlushStep: TypeAlias = InsertRows | UpdateRows | DeleteRows
+"""One step of a flush plan."""
 
 
 @final
@@ -49,19 +124,17 @@ class FlushPlan:
     """An ordered flush: saves parents-first, then deletes children-first.
 
     Attributes:
-        saves: per mapper, inserts then updates, referenced tables first.
-        deletes: per mapper, deletes, referencing tables first.
+        steps: the statements to run, in order.
         clean: modified states whose values turned out unchanged (no SQL; history reset).
     """
 
-    saves: tuple[MapperWork, ...]
-    deletes: tuple[MapperWork, ...]
+    steps: tuple[FlushStep, ...]
     clean: tuple[InstanceState[Any], ...]
 
     @property
     def empty(self) -> bool:
         """Whether the plan emits no SQL."""
-        return not self.saves and not self.deletes
+        return not self.steps
 
 
 def table_order(tables: Iterable[Table]) -> list[Table]:
@@ -99,10 +172,23 @@ def _referenced(table: Table) -> Iterator[Table]:
             continue  # a table outside the MetaData (e.g. managed by migrations)
 
 
+@dataclass(slots=True)
+class _TableWork:
+    """What the planner gathers for one mapper's table before it is frozen into steps."""
+
+    mapper: Mapper[Any]
+    inserts: list[InsertRow]
+    updates: list[UpdateRow]
+    deletes: list[InstanceState[Any]]
+
+
 def plan_flush(
     new: Sequence[tuple[InstanceState[Any], Any]],
     dirty: Iterable[InstanceState[Any]],
     deleted: Sequence[tuple[InstanceState[Any], Any]],
+    *,
+    bind_for: BindFor,
+    identity_map: IdentityMap | None = None,
 ) -> FlushPlan:
     """Build the plan for pending, modified and deleted states.
 
@@ -110,16 +196,20 @@ def plan_flush(
         new: pending states with their objects, in the order they were added.
         dirty: states written to since their last flush.
         deleted: states marked for deletion with their objects.
+        bind_for: the bind of each mapper's rows.
+        identity_map: the session's identity map, to refuse a pending object whose key
+            a persistent object already has.
 
     Raises:
-        FlushError: if a pending object lacks a value the database cannot supply.
+        FlushError: if a pending object lacks a value the database cannot supply, or
+            claims an identity another object has.
     """
-    works: dict[Mapper[Any], MapperWork] = {}
+    works: dict[Mapper[Any], _TableWork] = {}
 
-    def work_for(mapper: Mapper[Any]) -> MapperWork:
+    def work_for(mapper: Mapper[Any]) -> _TableWork:
         w = works.get(mapper)
         if w is None:
-            w = works[mapper] = MapperWork(mapper)
+            w = works[mapper] = _TableWork(mapper, [], [], [])
         return w
 
     # a pending object taking the key of an object being deleted: the row is kept and
@@ -132,33 +222,62 @@ def plan_flush(
         if by_identity:
             old = by_identity.get((state.mapper, state.mapper.identity_of(d)))
             if old is not None:
-                work_for(state.mapper).switches.append((state, d, old))
+                work_for(state.mapper).updates.append(_switch_row(state, d, old))
                 switched.add(id(old))
                 continue
-        work_for(state.mapper).inserts.append((state, d))
+        work_for(state.mapper).inserts.append(InsertRow(state, d))
+    if identity_map is not None:
+        _check_identity_conflicts(new, identity_map, {id(s) for s, _ in deleted})
     deleting = {id(s) for s, _ in deleted}
     clean: list[InstanceState[Any]] = []
     for state in dirty:
         obj = state.obj()
-        if obj is None or id(state) in deleting or state.identity is None:
+        ident = state.identity
+        if obj is None or id(state) in deleting or ident is None:
             continue
         d = obj.__dict__
         changes = state.changes(d)
         if changes:
-            work_for(state.mapper).updates.append((state, d, changes))
+            work_for(state.mapper).updates.append(UpdateRow(state, d, changes, ident))
         else:
             clean.append(state)
     for state, _obj in deleted:
         if id(state) not in switched:
             work_for(state.mapper).deletes.append(state)
+    return FlushPlan(_ordered_steps(works, bind_for), tuple(clean))
+
+
+def _switch_row(state: InstanceState[Any], d: dict[str, Any], old: InstanceState[Any]) -> UpdateRow:
+    """The UPDATE by which a pending object takes over a deleted object's row."""
+    mapper = state.mapper
+    pk_keys = mapper.pk_keys
+    changes: dict[str, object] = {
+        k: d[k] for k in sorted(mapper.column_keys) if k in d and k not in pk_keys
+    }
+    assert old.identity is not None
+    return UpdateRow(state, d, changes, old.identity, old)
+
+
+def _ordered_steps(
+    works: dict[Mapper[Any], _TableWork], bind_for: BindFor
+) -> tuple[FlushStep, ...]:
+    """Saves in table order (inserts, then updates, per table), then deletes in reverse."""
     order = table_order(w.mapper.table for w in works.values())
-    by_table: dict[Table, list[MapperWork]] = {}
+    by_table: dict[Table, list[_TableWork]] = {}
     for w in works.values():
         by_table.setdefault(w.mapper.table, []).append(w)
     ordered = [w for t in order for w in by_table[t]]
-    saves = tuple(w for w in ordered if w.inserts or w.updates or w.switches)
-    deletes = tuple(w for w in reversed(ordered) if w.deletes)
-    return FlushPlan(saves, deletes, tuple(clean))
+    steps: list[FlushStep] = []
+    binds = {w.mapper: bind_for(w.mapper) for w in ordered}
+    for w in ordered:
+        if w.inserts:
+            steps.append(InsertRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.inserts)))
+        if w.updates:
+            steps.append(UpdateRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.updates)))
+    for w in reversed(ordered):
+        if w.deletes:
+            steps.append(DeleteRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.deletes)))
+    return tuple(steps)
 
 
 def _check_insertable(state: InstanceState[Any], obj: object, d: dict[str, Any]) -> None:
@@ -167,7 +286,7 @@ def _check_insertable(state: InstanceState[Any], obj: object, d: dict[str, Any])
     for key in mapper.required_keys:
         if key in d and not (d[key] is None and key in mapper.pk_keys):
             continue
-        attr = mapper.attributes[key]
+        attr = mapper.columns[key]
         what = "primary-key column" if attr.column.primary_key else "NOT NULL column"
         raise FlushError(
             f"cannot insert {describe(obj)}: {type(obj).__name__}.{key} has no value, and "
@@ -176,3 +295,30 @@ def _check_insertable(state: InstanceState[Any], obj: object, d: dict[str, Any])
             "default (or server_default)",
             instance=obj,
         )
+
+
+def _check_identity_conflicts(
+    new: Sequence[tuple[InstanceState[Any], Any]], imap: IdentityMap, deleting: set[int]
+) -> None:
+    """Refuse, before any SQL, two objects that would have one row."""
+    claimed: dict[tuple[Mapper[Any], Identity], object] = {}
+    for state, obj in new:
+        ident = state.mapper.identity_of(obj.__dict__)
+        if ident is None:
+            continue
+        first = claimed.setdefault((state.mapper, ident), obj)
+        if first is not obj:
+            raise FlushError(
+                f"new objects {describe(first)} and {describe(obj)} both have identity "
+                f"{ident!r}; only one row can have it: give one of them another key, or "
+                "expunge one",
+                instance=obj,
+            )
+        existing = imap.lookup(state.mapper, ident)
+        if existing is not None and id(existing) not in deleting:
+            raise FlushError(
+                f"new object {describe(obj)} has identity {ident!r}, which conflicts with "
+                f"persistent object {describe(existing.obj())} in this session; give the "
+                "new object another key, or change the existing object instead",
+                instance=obj,
+            )

@@ -8,11 +8,29 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, create_engine
 
-from typed_session import FlushError, InstanceState, Mapped, Registry, column, entity
+from typed_session import (
+    FlushError,
+    IdentityMap,
+    InstanceState,
+    Mapped,
+    Registry,
+    column,
+    entity,
+    inspect_entity,
+)
 from typed_session import instance_state as state_of
-from typed_session.unitofwork import FlushPlan, MapperWork, plan_flush, table_order
+from typed_session.unitofwork import (
+    DeleteRows,
+    FlushPlan,
+    InsertRow,
+    InsertRows,
+    UpdateRow,
+    UpdateRows,
+    plan_flush,
+    table_order,
+)
 
 
 def _table(metadata: MetaData, name: str, *references: str) -> Table:
@@ -177,27 +195,44 @@ def _persistent(obj: object, ident: int) -> InstanceState[Any]:
     return state
 
 
-def _classes(works: tuple[MapperWork, ...]) -> list[type[Any]]:
-    return [w.mapper.class_ for w in works]
+ENGINE = create_engine("sqlite://")  # never connected: the planner only names binds
+
+
+def _plan(
+    new: list[tuple[InstanceState[Any], object]],
+    dirty: list[InstanceState[Any]],
+    deleted: list[tuple[InstanceState[Any], object]],
+) -> FlushPlan:
+    return plan_flush(new, dirty, deleted, bind_for=lambda _mapper: ENGINE)
+
+
+def _steps(plan: FlushPlan) -> list[tuple[str, type[Any]]]:
+    return [(type(step).__name__, step.mapper.class_) for step in plan.steps]
 
 
 def test_empty_plan() -> None:
-    plan = plan_flush([], [], [])
+    plan = _plan([], [], [])
     assert isinstance(plan, FlushPlan)
     assert plan.empty
-    assert plan == FlushPlan((), (), ())
+    assert plan == FlushPlan((), ())
 
 
 def test_inserts_parent_table_first_rows_in_added_order() -> None:
     g = GrandChild(child_id=1)
     c1, c2 = Child(parent_id=1), Child(parent_id=2)
     p = Parent(name="p")
-    plan = plan_flush(_new(g, c1, p, c2), [], [])
-    assert _classes(plan.saves) == [Parent, Child, GrandChild]
-    assert plan.deletes == ()
-    child_work = plan.saves[1]
-    assert [s for s, _ in child_work.inserts] == [state_of(c1), state_of(c2)]
-    assert child_work.inserts[0][1] is c1.__dict__
+    plan = _plan(_new(g, c1, p, c2), [], [])
+    assert _steps(plan) == [
+        ("InsertRows", Parent),
+        ("InsertRows", Child),
+        ("InsertRows", GrandChild),
+    ]
+    child_step = plan.steps[1]
+    assert isinstance(child_step, InsertRows)
+    assert child_step.table is inspect_entity(Child).table
+    assert child_step.bind is ENGINE
+    assert [row.state for row in child_step.rows] == [state_of(c1), state_of(c2)]
+    assert child_step.rows[0] == InsertRow(state_of(c1), c1.__dict__)
     assert not plan.empty
 
 
@@ -206,22 +241,28 @@ def test_deletes_child_table_first() -> None:
     c = Child(parent_id=1)
     g = GrandChild(child_id=1)
     deleted = [(_persistent(p, 1), p), (_persistent(c, 1), c), (_persistent(g, 1), g)]
-    plan = plan_flush([], [], deleted)
-    assert plan.saves == ()
-    assert _classes(plan.deletes) == [GrandChild, Child, Parent]
-    assert plan.deletes[0].deletes == [state_of(g)]
+    plan = _plan([], [], deleted)
+    assert _steps(plan) == [
+        ("DeleteRows", GrandChild),
+        ("DeleteRows", Child),
+        ("DeleteRows", Parent),
+    ]
+    first = plan.steps[0]
+    assert isinstance(first, DeleteRows)
+    assert first.states == (state_of(g),)
 
 
 def test_updates_carry_the_changed_values() -> None:
     p = Parent(name="old")
     state = _persistent(p, 1)
     p.name = "new"
-    plan = plan_flush([], [state], [])
-    assert _classes(plan.saves) == [Parent]
-    ((updated, d, changes),) = plan.saves[0].updates
-    assert updated is state
-    assert d is p.__dict__
-    assert changes == {"name": "new"}
+    plan = _plan([], [state], [])
+    assert _steps(plan) == [("UpdateRows", Parent)]
+    step = plan.steps[0]
+    assert isinstance(step, UpdateRows)
+    (row,) = step.rows
+    assert row == UpdateRow(state, p.__dict__, {"name": "new"}, 1)
+    assert row.takes_over is None
     assert plan.clean == ()
 
 
@@ -230,7 +271,7 @@ def test_unchanged_dirty_state_is_clean() -> None:
     state = _persistent(p, 1)
     p.name = "other"
     p.name = "same"
-    plan = plan_flush([], [state], [])
+    plan = _plan([], [state], [])
     assert plan.empty
     assert plan.clean == (state,)
 
@@ -239,35 +280,90 @@ def test_dirty_state_that_is_deleted_is_not_updated() -> None:
     p = Parent(name="a")
     state = _persistent(p, 1)
     p.name = "b"
-    plan = plan_flush([], [state], [(state, p)])
-    assert plan.saves == ()
-    assert plan.deletes[0].deletes == [state]
+    plan = _plan([], [state], [(state, p)])
+    assert _steps(plan) == [("DeleteRows", Parent)]
     assert plan.clean == ()
 
 
 def test_dirty_state_without_identity_is_skipped() -> None:
     p = Parent(name="a")
-    plan = plan_flush([], [state_of(p)], [])
+    plan = _plan([], [state_of(p)], [])
     assert plan.empty
     assert plan.clean == ()
 
 
-def test_inserts_and_updates_of_one_table_share_one_work() -> None:
+def test_inserts_then_updates_of_one_table_then_the_next_table() -> None:
     old = Parent(name="a")
     state = _persistent(old, 1)
     old.name = "b"
     new = Parent(name="n")
     c = Child(parent_id=1)
-    plan = plan_flush(_new(c, new), [state], [])
-    assert _classes(plan.saves) == [Parent, Child]
-    assert len(plan.saves[0].inserts) == 1
-    assert len(plan.saves[0].updates) == 1
+    plan = _plan(_new(c, new), [state], [])
+    assert _steps(plan) == [
+        ("InsertRows", Parent),
+        ("UpdateRows", Parent),
+        ("InsertRows", Child),
+    ]
+
+
+def test_a_pending_object_taking_a_deleted_key_is_a_row_switch() -> None:
+    gone = Parent(name="gone")
+    gone_state = _persistent(gone, 7)
+    newcomer = Parent(name="new")
+    newcomer.id = 7
+    plan = _plan(_new(newcomer), [], [(gone_state, gone)])
+    assert _steps(plan) == [("UpdateRows", Parent)]
+    step = plan.steps[0]
+    assert isinstance(step, UpdateRows)
+    (row,) = step.rows
+    assert row.state is state_of(newcomer)
+    assert row.where == 7
+    assert row.takes_over is gone_state
+    assert row.changes == {"name": "new"}
+
+
+def test_steps_are_keyed_by_table_and_bind() -> None:
+    other = create_engine("sqlite://")
+    binds = {Parent: ENGINE, Child: other}
+    plan = plan_flush(
+        _new(Child(parent_id=1), Parent(name="p")),
+        [],
+        [],
+        bind_for=lambda mapper: binds[mapper.class_],
+    )
+    assert [(step.table.name, step.bind) for step in plan.steps] == [
+        ("uow_parent", ENGINE),
+        ("uow_child", other),
+    ]
+
+
+def test_two_pending_objects_with_one_key_are_refused_before_any_sql() -> None:
+    a, b = Parent(name="a"), Parent(name="b")
+    a.id = b.id = 3
+    with pytest.raises(FlushError, match="both have identity 3") as info:
+        plan_flush(_new(a, b), [], [], bind_for=lambda _m: ENGINE, identity_map=IdentityMap())
+    assert info.value.instance is b
+
+
+def test_a_pending_object_with_a_persistent_key_is_refused_before_any_sql() -> None:
+    imap = IdentityMap()
+    loaded = Parent(name="loaded")
+    imap.add(_persistent(loaded, 4))
+    clash = Parent(name="clash")
+    clash.id = 4
+    with pytest.raises(FlushError, match="conflicts with persistent object"):
+        plan_flush(_new(clash), [], [], bind_for=lambda _m: ENGINE, identity_map=imap)
+    # the same key is fine when the persistent object is being deleted (a row switch)
+    plan = plan_flush(
+        _new(clash), [], [(state_of(loaded), loaded)], bind_for=lambda _m: ENGINE, identity_map=imap
+    )
+    assert _steps(plan) == [("UpdateRows", Parent)]
 
 
 def test_missing_required_value_is_refused_before_any_sql() -> None:
     c = Child.__new__(Child)  # no constructor: parent_id never assigned
     with pytest.raises(FlushError, match=r"Child\.parent_id has no value") as info:
-        plan_flush(_new(c), [], [])
+        _plan(_new(c), [], [])
     message = str(info.value)
     assert "uow_child.parent_id" in message
     assert "NOT NULL" in message
@@ -276,8 +372,10 @@ def test_missing_required_value_is_refused_before_any_sql() -> None:
 
 def test_missing_values_the_database_supplies_are_fine() -> None:
     # id is autoincrement, label is nullable: neither needs a value
-    plan = plan_flush(_new(Child(parent_id=1)), [], [])
-    assert len(plan.saves[0].inserts) == 1
+    plan = _plan(_new(Child(parent_id=1)), [], [])
+    (step,) = plan.steps
+    assert isinstance(step, InsertRows)
+    assert len(step.rows) == 1
 
 
 def test_a_cycle_keeps_its_given_order_without_breaking_other_dependencies() -> None:

@@ -9,31 +9,20 @@ decorator replaces every mapped class attribute with a faster, non-data descript
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, final, overload
 
 from sqlalchemy import ColumnElement, FetchedValue
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
+from typed_session._typing import MISSING
+
 __all__ = ["MISSING", "ColumnSpec", "Mapped", "column"]
 
 _T = TypeVar("_T")
 
-
-@final
-class _Missing(enum.Enum):
-    """The sentinel for "no default given", distinct from ``None``."""
-
-    MISSING = enum.auto()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing.MISSING
 
 ServerDefault = str | TextClause | ColumnElement[Any] | FetchedValue
 

@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
-from sqlalchemy import Column, FromClause, Select, Table, bindparam, select
+from sqlalchemy import Column, ColumnElement, FromClause, Select, Table, bindparam, select
+from sqlalchemy.exc import InvalidRequestError
 
+from typed_session._core import annotate
+from typed_session._typing import MISSING, Identity
 from typed_session.exc import UnmappedClassError, UnmappedInstanceError
-
-from .fields import MISSING
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -65,22 +66,28 @@ class Mapper(Generic[_T]):
     Attributes:
         class_: the entity class.
         table: the Core ``Table`` rows live in.
-        attributes: every mapped attribute, by attribute key, in table column order.
+        columns: the column attributes, by attribute key, in table column order.
+        column_keys: their keys, in that order.
+        attributes: every mapped attribute, by key (the columns, until relationships
+            join them); code that means columns uses ``columns``.
         primary_key: the primary-key attributes, in the table's primary-key order.
     """
 
     __slots__ = (
-        "_by_pk_params",
-        "all_keys",
         "attribute_keys",
         "attributes",
         "by_column",
         "class_",
+        "column_key_set",
+        "column_keys",
+        "columns",
         "dict_size_when_loaded",
         "entity_clause",
         "get_statement",
         "load_keys",
         "pk_keys",
+        "pk_param_names",
+        "pk_where",
         "primary_key",
         "registry",
         "required_keys",
@@ -93,23 +100,25 @@ class Mapper(Generic[_T]):
         self,
         class_: type[_T],
         table: Table,
-        attributes: Mapping[str, ColumnAttribute],
+        columns: Mapping[str, ColumnAttribute],
         registry: Registry,
     ) -> None:
         self.class_ = class_
         self.table = table
         self.registry = registry
-        self.attributes: Mapping[str, ColumnAttribute] = dict(attributes)
-        self.attribute_keys: tuple[str, ...] = tuple(self.attributes)
-        self.all_keys: frozenset[str] = frozenset(self.attribute_keys)
-        #: the length of an instance ``__dict__`` holding every attribute and the state
-        self.dict_size_when_loaded = len(self.attribute_keys) + 1
-        #: attributes an INSERT cannot do without: NOT NULL, and no default to fall back on
+        self.columns: Mapping[str, ColumnAttribute] = dict(columns)
+        self.column_keys: tuple[str, ...] = tuple(self.columns)
+        self.column_key_set: frozenset[str] = frozenset(self.column_keys)
+        self.attributes: Mapping[str, ColumnAttribute] = self.columns
+        self.attribute_keys: tuple[str, ...] = self.column_keys
+        #: the length of an instance ``__dict__`` holding every column value and the state
+        self.dict_size_when_loaded = len(self.column_keys) + 1
+        #: columns an INSERT cannot do without: NOT NULL, and no default to fall back on
         self.required_keys: tuple[str, ...] = tuple(
-            a.key for a in self.attributes.values() if not (a.database_generated or a.nullable)
+            a.key for a in self.columns.values() if not (a.database_generated or a.nullable)
         )
         self.by_column: Mapping[Column[Any], ColumnAttribute] = {
-            a.column: a for a in self.attributes.values()
+            a.column: a for a in self.columns.values()
         }
         pk_attrs = [self.by_column[c] for c in table.primary_key.columns if c in self.by_column]
         if not pk_attrs or len(pk_attrs) != len(table.primary_key.columns):
@@ -124,27 +133,29 @@ class Mapper(Generic[_T]):
         self.single_pk = len(pk_attrs) == 1
         #: what ``select(User)`` selects: the table, annotated so that the session can
         #: tell an entity from a plain table in a statement's columns clause
-        self.entity_clause: FromClause = table._annotate({ENTITY_ANNOTATION: self})
-        columns = [a.column for a in self.attributes.values()]
+        self.entity_clause: FromClause = annotate(table, {ENTITY_ANNOTATION: self})
         #: what a row of ``select_statement`` holds, position by position
-        self.load_keys: tuple[str, ...] = self.attribute_keys
-        self.select_statement: Select[Any] = select(*columns)
-        self._by_pk_params = tuple(f"pk_{i}" for i in range(len(pk_attrs)))
-        self.get_statement: Select[Any] = self.select_statement.where(
-            *(a.column == bindparam(p) for a, p in zip(pk_attrs, self._by_pk_params, strict=True))
+        self.load_keys: tuple[str, ...] = self.column_keys
+        self.select_statement: Select[Any] = select(*(a.column for a in self.columns.values()))
+        #: the one WHERE clause by primary key (SELECT, UPDATE and DELETE all use it) and
+        #: the names of its bind parameters, filled by ``pk_params``
+        self.pk_param_names: tuple[str, ...] = tuple(f"pk_{i}" for i in range(len(pk_attrs)))
+        self.pk_where: tuple[ColumnElement[bool], ...] = tuple(
+            a.column == bindparam(p) for a, p in zip(pk_attrs, self.pk_param_names, strict=True)
         )
+        self.get_statement: Select[Any] = self.select_statement.where(*self.pk_where)
 
     def __repr__(self) -> str:
         return f"Mapper({self.class_.__name__} -> {self.table.name})"
 
-    def pk_params(self, identity: object) -> dict[str, object]:
-        """Bind parameters of ``get_statement`` for an internal identity value."""
+    def pk_params(self, identity: Identity) -> dict[str, object]:
+        """The bind parameters of ``pk_where`` for an internal identity value."""
         if self.single_pk:
             return {"pk_0": identity}
         assert isinstance(identity, tuple)
-        return dict(zip(self._by_pk_params, identity, strict=True))
+        return dict(zip(self.pk_param_names, identity, strict=True))
 
-    def identity_of(self, values: Mapping[str, object]) -> object:
+    def identity_of(self, values: Mapping[str, object]) -> Identity | None:
         """The internal identity (bare value, or tuple for composite keys) from attribute values.
 
         Returns ``None`` when any primary-key value is missing or ``None``.
@@ -154,14 +165,12 @@ class Mapper(Generic[_T]):
         ident = tuple(values.get(k) for k in self.pk_keys)
         return None if None in ident else ident
 
-    def normalize_identity(self, ident: object) -> object:
+    def normalize_identity(self, ident: object) -> Identity:
         """Turn what a user passes to ``get()`` into the internal identity value.
 
         Raises:
             InvalidRequestError: if the number of values does not match the primary key.
         """
-        from sqlalchemy.exc import InvalidRequestError
-
         if isinstance(ident, Mapping):
             try:
                 values = tuple(ident[k] for k in self.pk_keys)

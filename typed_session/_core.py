@@ -1,0 +1,61 @@
+"""Every private SQLAlchemy Core name typed_session touches, behind one small function each.
+
+Core's public API covers almost all the package needs. Five things it does not offer
+publicly, and each is used here and nowhere else, with a contract test
+(``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
+breaks in one place and says which:
+
+1. ``FromClause._annotate`` marks an entity's table so that ``select(User)`` can be told
+   apart from ``select(users_table)``;
+2. ``ClauseElement._annotations`` reads that mark back;
+3. ``Select._raw_columns`` is where the mark survives (``column_descriptions`` drops it);
+4. ``sqlalchemy.engine.result.SimpleResultMetaData`` (not exported) describes the columns
+   of a result made of loaded objects;
+5. ``IteratorResult(..., _source_supports_scalars=True)`` lets ``scalars()`` yield those
+   objects as they are, without wrapping each in a one-element row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import FromClause, Select
+from sqlalchemy.engine import IteratorResult, Result
+from sqlalchemy.engine.result import SimpleResultMetaData
+
+__all__ = ["annotate", "annotations_of", "object_result", "raw_columns"]
+
+_NO_ANNOTATIONS: Mapping[str, Any] = {}
+
+
+def annotate(clause: FromClause, values: Mapping[str, Any]) -> FromClause:
+    """Return a copy of ``clause`` carrying ``values`` as Core annotations."""
+    return clause._annotate(dict(values))
+
+
+def annotations_of(element: object) -> Mapping[str, Any]:
+    """The Core annotations of a clause element (empty for anything else)."""
+    annotations: Mapping[str, Any] | None = getattr(element, "_annotations", None)
+    return annotations or _NO_ANNOTATIONS
+
+
+def raw_columns(statement: Select[Any]) -> Sequence[Any]:
+    """What was passed to ``select(...)``, in order, annotations intact."""
+    return statement._raw_columns
+
+
+def object_result(
+    keys: Sequence[str], rows: Iterator[Any], *, bare_scalars: bool = False
+) -> Result[Any]:
+    """A Core ``Result`` over rows made in Python (tuples, or bare objects).
+
+    Args:
+        keys: the column names.
+        rows: the rows; bare objects when ``bare_scalars`` is set.
+        bare_scalars: the rows are single objects, not tuples: ``scalars()`` yields them
+            as they are (the result then has exactly one column).
+    """
+    return IteratorResult(
+        SimpleResultMetaData(list(keys)), rows, _source_supports_scalars=bare_scalars
+    )

@@ -1,0 +1,447 @@
+"""Every move of an object through its lifecycle, and the records a transaction keeps of them.
+
+The seed's five states (transient, pending, persistent, deleted, detached) are derived from
+a few fields of ``InstanceState``: ``identity``, ``identity_map``, ``deleted``, ``strong``,
+``expired`` and the change history (``committed`` / ``modified``). This module is the only
+code that assigns them (a test in ``tests/unit/test_architecture_rules.py`` keeps it so),
+which gives every transition exactly one function: the place where its lifecycle event
+will fire, and the one place to read to know what a transition does.
+
+Two containers are kept here besides the functions:
+
+* ``SessionObjects``: a session's objects — its identity map, its pending objects and the
+  objects marked for deletion.
+* ``TransactionRecords``: what one transaction (or SAVEPOINT) did to objects — inserted,
+  updated, deleted, re-keyed — so that its rollback can restore the session as the seed's
+  ``_restore_snapshot`` does, its commit can finish the objects' lifecycles
+  (``_remove_snapshot``), and a released SAVEPOINT can hand its records to its parent.
+  ``Snapshot`` is the same record as an immutable value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+from sqlalchemy.exc import InvalidRequestError
+
+from typed_session._typing import MISSING, Identity
+from typed_session.exc import describe
+from typed_session.state import STATE_ATTR, InstanceState
+
+if TYPE_CHECKING:
+    from typed_session.identity import IdentityMap
+    from typed_session.persistence import FlushOutcome
+
+__all__ = [
+    "SessionObjects",
+    "Snapshot",
+    "TransactionRecords",
+    "after_flush",
+    "attach_detached",
+    "detach",
+    "detach_all",
+    "expire",
+    "expire_all",
+    "mark_clean",
+    "mark_loaded",
+    "record_change",
+    "release_into",
+    "remove_snapshot",
+    "restore_snapshot",
+    "to_detached_from_transient",
+    "to_pending",
+    "to_transient",
+    "unexpire",
+]
+
+_State = InstanceState[Any]
+
+
+@final
+class SessionObjects:
+    """The objects of one session: its identity map, pending objects, objects to delete.
+
+    Attributes:
+        identity_map: persistent objects by identity (weakly held).
+        new: pending objects, in the order they were added (held strongly).
+        deleted: objects marked for deletion, not yet flushed (held strongly).
+    """
+
+    __slots__ = ("deleted", "identity_map", "new")
+
+    def __init__(self, identity_map: IdentityMap) -> None:
+        self.identity_map = identity_map
+        self.new: dict[_State, object] = {}
+        self.deleted: dict[_State, object] = {}
+
+    def has_changes(self) -> bool:
+        """Whether a flush has anything to do (or to check)."""
+        return bool(self.new or self.deleted or self.identity_map.modified)
+
+    def owns(self, state: _State) -> bool:
+        """Whether the state is pending or persistent (not flushed-deleted) here."""
+        return state.identity_map is self.identity_map and (
+            state in self.new or (state.identity is not None and not state.deleted)
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a transaction has done to objects so far, as an immutable value.
+
+    Attributes:
+        inserted: states whose INSERT was flushed in the transaction.
+        deleted: states whose DELETE was flushed in the transaction.
+        rekeyed: states whose primary key changed, with their identity before.
+        dirty: persistent states whose UPDATE was flushed in the transaction.
+    """
+
+    inserted: frozenset[_State]
+    deleted: frozenset[_State]
+    rekeyed: tuple[tuple[_State, Identity], ...]
+    dirty: frozenset[_State] = frozenset()
+
+
+@final
+class TransactionRecords:
+    """The objects one transaction boundary (the root, or a SAVEPOINT) has changed rows of.
+
+    The seed's ``_new``, ``_dirty``, ``_deleted`` and ``_key_switches``. Dictionaries keep
+    the order in which states were recorded; re-keyed states map to their first identity
+    in the transaction.
+    """
+
+    __slots__ = ("deleted", "dirty", "inserted", "rekeyed")
+
+    def __init__(self) -> None:
+        self.inserted: dict[_State, None] = {}
+        self.dirty: dict[_State, None] = {}
+        self.deleted: dict[_State, None] = {}
+        self.rekeyed: dict[_State, Identity] = {}
+
+    def snapshot(self) -> Snapshot:
+        """The records as an immutable value."""
+        return Snapshot(
+            frozenset(self.inserted),
+            frozenset(self.deleted),
+            tuple(self.rekeyed.items()),
+            frozenset(self.dirty),
+        )
+
+    def clear(self) -> None:
+        """Forget everything recorded."""
+        self.inserted.clear()
+        self.dirty.clear()
+        self.deleted.clear()
+        self.rekeyed.clear()
+
+
+# -- change history --------------------------------------------------------------------
+
+
+def record_change(state: _State, obj: object, d: dict[str, Any], key: str) -> None:
+    """Remember the first old value of ``key`` and mark the object modified.
+
+    Called by the instrumented ``__setattr__`` before the new value is stored. A modified
+    object is held strongly (``state.strong``) until it is flushed, so that the weak
+    identity map cannot lose its changes.
+    """
+    committed = state.committed
+    if committed is None:
+        committed = state.committed = {}
+    if key not in committed:
+        committed[key] = d.get(key, MISSING)
+    if not state.modified:
+        state.modified = True
+        imap = state.identity_map
+        if imap is not None:
+            state.strong = obj
+            imap.modified[state] = None
+
+
+def mark_clean(state: _State) -> None:
+    """Forget the change history: what the object holds is now what the row holds."""
+    state.committed = None
+    state.strong = None
+    if state.modified:
+        state.modified = False
+        imap = state.identity_map
+        if imap is not None:
+            imap.modified.pop(state, None)
+
+
+# -- expiry and loading ----------------------------------------------------------------
+
+
+def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) -> None:
+    """Discard loaded values so that the next read reloads them from the database.
+
+    Args:
+        state: the object's state.
+        d: the object's ``__dict__``.
+        keys: the attributes to expire; every column attribute when ``None``.
+    """
+    if keys is None:
+        mark_clean(state)
+        mapper = state.mapper
+        if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.column_key_set:
+            # every column loaded and nothing else stored: start afresh, sharing the
+            # mapper's frozenset (expire_on_commit allocates nothing per object)
+            d.clear()
+            d[STATE_ATTR] = state
+            state.expired = mapper.column_key_set
+            return
+        keys = mapper.column_keys
+    else:
+        keys = tuple(keys)
+        committed = state.committed
+        if committed:
+            for key in keys:
+                committed.pop(key, None)
+    pop = d.pop
+    for key in keys:
+        pop(key, None)
+    state.expired = frozenset(keys) if not state.expired else state.expired.union(keys)
+
+
+def expire_all(objects: SessionObjects) -> None:
+    """Expire every persistent object of a session."""
+    for state in objects.identity_map.all_states():
+        obj = state.obj()
+        if obj is not None:
+            expire(state, obj.__dict__)
+
+
+def unexpire(state: _State, key: str) -> None:
+    """An expired attribute was assigned: it is loaded again."""
+    expired = state.expired
+    if expired and key in expired:
+        state.expired = expired - {key} or None
+
+
+def mark_loaded(state: _State) -> None:
+    """The loader has filled every expired attribute from a row."""
+    state.expired = None
+
+
+def mark_unloaded(state: _State, keys: Iterable[str]) -> None:
+    """Values the database set but did not send back: load them on first access."""
+    state.expired = (state.expired or frozenset()).union(keys)
+
+
+# -- transitions -----------------------------------------------------------------------
+
+
+def to_pending(objects: SessionObjects, state: _State, obj: object) -> None:
+    """Transient -> pending: the object is inserted at the next flush."""
+    state.identity_map = objects.identity_map
+    objects.new[state] = obj
+
+
+def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None:
+    """Detached -> persistent: index the object under its identity again.
+
+    Raises:
+        InvalidRequestError: if another object with its identity is in the session.
+    """
+    imap = objects.identity_map
+    existing = imap.add(state)
+    if existing is not None:
+        raise InvalidRequestError(
+            f"cannot attach {describe(obj)}: another object with identity key "
+            f"{state.key} is already in this session ({describe(existing.obj())}); "
+            "work with that object instead, or expunge it first"
+        )
+    state.identity_map = imap
+    if state.modified:
+        state.strong = obj
+        imap.modified[state] = None
+
+
+def detach(objects: SessionObjects, state: _State) -> None:
+    """Pending -> transient, or persistent / deleted -> detached: leave the session."""
+    objects.new.pop(state, None)
+    objects.deleted.pop(state, None)
+    objects.identity_map.discard(state)
+    state.identity_map = None
+    state.strong = None
+
+
+def detach_all(objects: SessionObjects, flushed_deletes: Iterable[_State]) -> None:
+    """Every object leaves the session (``expunge_all``, ``close``)."""
+    imap = objects.identity_map
+    for state in [*objects.new, *imap.all_states(), *objects.deleted, *flushed_deletes]:
+        state.identity_map = None
+        state.strong = None
+    imap.clear()
+    objects.new.clear()
+    objects.deleted.clear()
+
+
+def to_transient(objects: SessionObjects | None, state: _State) -> None:
+    """Any state -> transient: no session, no identity, no history (``make_transient``).
+
+    Loaded values stay; expired ones are forgotten.
+    """
+    if objects is not None:
+        detach(objects, state)
+    state.identity_map = None
+    state.identity = None
+    state.deleted = False
+    state.expired = None
+    mark_clean(state)
+
+
+def to_detached_from_transient(state: _State, identity: Identity) -> None:
+    """Transient -> detached under ``identity`` (``make_transient_to_detached``).
+
+    The attributes the object does not hold are expired, so that they load once it is
+    added to a session.
+    """
+    state.identity = identity
+    state.deleted = False
+    mark_clean(state)
+    state.expired = state.unloaded() or None
+
+
+def after_flush(
+    objects: SessionObjects, records: TransactionRecords, outcome: FlushOutcome
+) -> None:
+    """Move every state a successful flush wrote on, and record it in the transaction.
+
+    Pending -> persistent (in bulk), re-keyed states re-indexed, persistent -> deleted,
+    and the seed's row switch (a pending object taking over a deleted object's row).
+    """
+    imap = objects.identity_map
+    new = objects.new
+    inserted = outcome.inserted
+    if len(inserted) == len(new):
+        new.clear()
+    else:
+        for state in inserted:
+            del new[state]
+    tables: dict[Any, dict[Identity, _State]] = {}
+    for state, ident in zip(inserted, outcome.identities, strict=True):
+        mapper = state.mapper
+        table = tables.get(mapper)
+        if table is None:
+            table = tables[mapper] = imap.table_for(mapper)
+        state.identity = ident
+        table[ident] = state
+        if state.committed is not None:
+            mark_clean(state)
+    imap.note_added(len(inserted))
+    records.inserted.update(dict.fromkeys(inserted))
+    for state, keys in outcome.unloaded.items():
+        mark_unloaded(state, keys)
+    for state, (old, new_identity) in outcome.rekeyed.items():
+        records.rekeyed.setdefault(state, old)
+        imap.discard(state, old)
+        state.identity = new_identity
+        imap.add(state)
+    for state in outcome.updated:
+        mark_clean(state)
+        records.dirty[state] = None
+    _to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
+    _switch_rows(objects, records, outcome.switched)
+
+
+def _to_deleted(objects: SessionObjects, records: TransactionRecords, states: list[_State]) -> None:
+    """Persistent -> deleted: the DELETE was flushed; the transaction is still open."""
+    imap = objects.identity_map
+    for state in states:
+        objects.deleted.pop(state, None)
+        imap.discard(state)
+        mark_clean(state)
+        state.deleted = True
+        records.deleted[state] = None
+
+
+def _switch_rows(
+    objects: SessionObjects,
+    records: TransactionRecords,
+    switched: Sequence[tuple[_State, _State]],
+) -> None:
+    """Pending -> persistent under a deleted object's identity (the seed's row switch)."""
+    imap = objects.identity_map
+    for state, old in switched:
+        del objects.new[state]
+        state.identity = old.identity
+        imap.add(state)
+        mark_clean(state)
+        # the row keeps values for what the new object did not set: load them on access
+        obj = state.obj()
+        if obj is not None:
+            d = obj.__dict__
+            unset = frozenset(k for k in state.mapper.column_keys if k not in d)
+            if unset:
+                state.expired = unset
+        records.inserted[state] = None
+
+
+# -- transaction boundaries ------------------------------------------------------------
+
+
+def remove_snapshot(
+    objects: SessionObjects, records: TransactionRecords, *, expire_objects: bool
+) -> None:
+    """After a commit: deleted objects leave the session; every object expires if asked.
+
+    The seed's ``_remove_snapshot`` for the root transaction.
+    """
+    for state in records.deleted:
+        state.identity_map = None
+        state.strong = None
+    if expire_objects:
+        expire_all(objects)
+
+
+def restore_snapshot(
+    objects: SessionObjects, records: TransactionRecords, *, dirty_only: bool = False
+) -> None:
+    """After a rollback: put objects back as they were when the boundary began.
+
+    The seed's ``_restore_snapshot``: objects inserted (or still pending) become
+    transient, re-keyed ones take back their old key, deleted ones return, marks for
+    deletion are dropped, and persistent objects are expired — all of them, or with
+    ``dirty_only`` (a SAVEPOINT) only those changed since or inside the boundary.
+    """
+    imap = objects.identity_map
+    inserted = records.inserted
+    for state in [*inserted, *objects.new]:
+        detach(objects, state)
+        state.identity = None
+        mark_clean(state)
+    for state, old in records.rekeyed.items():
+        if state in inserted:
+            continue  # its row never existed: it stays transient
+        if state.identity_map is imap:
+            imap.discard(state)
+            state.identity = old
+            imap.add(state)
+        else:
+            state.identity = old
+    for state in records.deleted:
+        state.deleted = False  # the DELETE is undone, whether or not still attached
+        if state.identity_map is imap:  # not expunged since
+            imap.add(state)
+    objects.deleted.clear()
+    dirty = records.dirty
+    for state in imap.all_states():
+        if dirty_only and not (state.modified or state in dirty):
+            continue
+        obj = state.obj()
+        if obj is not None:
+            expire(state, obj.__dict__)
+
+
+def release_into(parent: TransactionRecords, child: TransactionRecords) -> None:
+    """A released SAVEPOINT hands what it did to its parent (first identities kept)."""
+    parent.inserted.update(child.inserted)
+    parent.dirty.update(child.dirty)
+    parent.deleted.update(child.deleted)
+    for state, old in child.rekeyed.items():
+        parent.rekeyed.setdefault(state, old)
