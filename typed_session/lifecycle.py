@@ -337,16 +337,29 @@ def after_flush(
     records.inserted.update(dict.fromkeys(inserted))
     for state, keys in outcome.unloaded.items():
         mark_unloaded(state, keys)
-    for state, (old, new_identity) in outcome.rekeyed.items():
+    _rekey(imap, {state: new for state, (_old, new) in outcome.rekeyed.items()})
+    for state, (old, _new) in outcome.rekeyed.items():
         records.rekeyed.setdefault(state, old)
-        imap.discard(state, old)
-        state.identity = new_identity
-        imap.add(state)
     for state in outcome.updated:
         mark_clean(state)
         records.dirty[state] = None
     _to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)
+
+
+def _rekey(imap: IdentityMap, identities: dict[_State, Identity]) -> None:
+    """Give states new identities, re-indexing those attached to ``imap``.
+
+    Every state leaves the index before any is indexed again, so that keys rotated among
+    several objects (1 -> 2, 2 -> 1) all end up indexed.
+    """
+    attached = [s for s in identities if s.identity_map is imap]
+    for state in attached:
+        imap.discard(state)
+    for state, identity in identities.items():
+        state.identity = identity
+    for state in attached:
+        imap.add(state)
 
 
 def _to_deleted(objects: SessionObjects, records: TransactionRecords, states: list[_State]) -> None:
@@ -415,15 +428,8 @@ def restore_snapshot(
         detach(objects, state)
         state.identity = None
         mark_clean(state)
-    for state, old in records.rekeyed.items():
-        if state in inserted:
-            continue  # its row never existed: it stays transient
-        if state.identity_map is imap:
-            imap.discard(state)
-            state.identity = old
-            imap.add(state)
-        else:
-            state.identity = old
+    # a re-keyed state whose row was inserted in the boundary stays transient
+    _rekey(imap, {s: old for s, old in records.rekeyed.items() if s not in inserted})
     for state in records.deleted:
         state.deleted = False  # the DELETE is undone, whether or not still attached
         if state.identity_map is imap:  # not expunged since

@@ -324,12 +324,15 @@ class Session(Generic[BindT]):
             InvalidRequestError: if another object with its identity is in the session.
         """
         state = instance_state(instance)
-        self._attached_elsewhere(state, instance)
+        imap = state.identity_map
+        mine = imap is self._identity_map
+        if not mine and imap is not None:
+            self._attached_elsewhere(state, instance)
         if state.identity is None:
-            if state.identity_map is not self._identity_map or state not in self._new:
+            if not mine or state not in self._new:
                 lifecycle.to_pending(self._objects, state, instance)
             return
-        if state.identity_map is self._identity_map and not state.deleted:
+        if mine and not state.deleted:
             self._deleted.pop(state, None)  # the seed's add() takes back a pending delete
             return
         if state.deleted:

@@ -220,3 +220,25 @@ def test_rollback_after_expunge_all_leaves_deleted_object_detached(
 
     assert object_session(ann) is None
     assert len(session.identity_map) == 0
+
+
+def test_rollback_after_keys_rotated_among_objects_indexes_every_object(
+    session: Session[Engine],
+) -> None:
+    session.add_all([Code(code="a", value=1), Code(code="b", value=2)])
+    session.commit()
+    a, b = session.get_one(Code, "a"), session.get_one(Code, "b")
+    a.code = "c"
+    session.flush()
+    b.code = "a"
+    session.flush()
+    a.code = "b"
+    session.flush()  # a: a -> c -> b, b: b -> a: the two keys have swapped
+
+    session.rollback()
+
+    assert instance_state(a).key == IdentityKey(Code, ("a",))
+    assert instance_state(b).key == IdentityKey(Code, ("b",))
+    assert session.get(Code, "a") is a
+    assert session.get(Code, "b") is b
+    assert (a.code, a.value, b.code, b.value) == ("a", 1, "b", 2)
