@@ -13,6 +13,7 @@ objects are held strongly by their state until they are flushed.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
@@ -75,15 +76,16 @@ class IdentityMap:
         }
         #: states written to since their last flush (a dict: ordered, O(1) removal)
         self.modified: dict[InstanceState[Any], None] = {}
-        #: held strongly: the owner holds its session weakly, so no cycle is made
-        self._owner = owner
+        #: held weakly: the owner holds this map (through the session's objects)
+        self._owner = None if owner is None else weakref.ref(owner)
         self._count = 0
         self._sweep_at = _SWEEP_MIN
 
     @property
     def owner(self) -> StateOwner | None:
         """The session, as its states see it (check ``owner.session`` for a live one)."""
-        return self._owner
+        ref = self._owner
+        return None if ref is None else ref()
 
     # -- internal, by state ---------------------------------------------------------------
 

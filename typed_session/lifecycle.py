@@ -342,7 +342,7 @@ def after_flush(
         records.rekeyed.setdefault(state, old)
     for state in outcome.updated:
         mark_clean(state)
-        records.dirty[state] = None
+    records.dirty.update(dict.fromkeys(outcome.updated))
     _to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)
 

@@ -98,7 +98,7 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
     groups: dict[tuple[str, ...], list[InsertRow]] = {}
     all_keys = mapper.column_key_set
     for row in step.rows:
-        d = row.values
+        _state, d = row
         # the common case without a Python loop: every attribute set (a C-level check)
         present = keys if d.keys() >= all_keys else tuple([k for k in keys if k in d])
         for k in pk_keys:
@@ -244,16 +244,26 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
     pk_keys = mapper.pk_keys
     single_pk_param = mapper.pk_param_names[0] if mapper.single_pk else None
     pk_params = mapper.pk_params
-    for row in step.rows:
-        changes = row.changes
+    updated = outcome.updated
+    # rows are unpacked, not read by field name: a tuple unpack costs less per row; the
+    # outcome is filled as the parameters are (it is read only if every statement runs)
+    for state, d, changes, where, takes_over in step.rows:
         if single_pk_param is not None:
-            p: dict[str, object] = {single_pk_param: row.where}
+            p: dict[str, object] = {single_pk_param: where}
         else:
-            p = pk_params(row.where)
+            p = pk_params(where)
         for k, v in changes.items():
             p["v_" + k] = v
         group = tuple(changes) if len(changes) <= 1 else tuple(sorted(changes))
         groups.setdefault(group, []).append(p)
+        if takes_over is not None:
+            outcome.switched.append((state, takes_over))
+            continue
+        updated.append(state)
+        if not changes.keys().isdisjoint(pk_keys):
+            new_identity = mapper.identity_of(d)
+            assert new_identity is not None
+            outcome.rekeyed[state] = (where, new_identity)
     for changed, params in groups.items():
         if not changed:
             continue  # a row switch with nothing but the key: the row is already right
@@ -270,16 +280,6 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
                 "deleted or their keys changed outside this session: roll back, then "
                 "reload the objects"
             )
-    for row in step.rows:
-        if row.takes_over is not None:
-            outcome.switched.append((row.state, row.takes_over))
-            continue
-        outcome.updated.append(row.state)
-        changes = row.changes
-        if any(k in changes for k in pk_keys):
-            new_identity = mapper.identity_of(row.values)
-            assert new_identity is not None
-            outcome.rekeyed[row.state] = (row.where, new_identity)
 
 
 def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:

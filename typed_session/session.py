@@ -67,15 +67,18 @@ _FLUSH_LIMIT = 100
 class _Owner:
     """The session as its states and its transaction see it (``StateOwner``, ``TransactionOwner``).
 
-    It holds the session weakly, and the identity map and transactions hold it, so no
-    reference cycle keeps a session alive: when the user drops the session, its objects
-    are detached at once.
+    The session and its transactions hold it; it holds the session and the identity map
+    holds it weakly, so no reference cycle keeps a session alive: when the user drops
+    the session, its objects are detached at once. It holds the session's objects
+    strongly, so that a transaction the user kept can still roll back and restore them.
     """
 
-    __slots__ = ("_session",)
+    __slots__ = ("__weakref__", "_session", "objects")
 
     def __init__(self, session: Session[Any]) -> None:
         self._session = weakref.ref(session)
+        #: set by the session once its objects exist (they need this owner first)
+        self.objects: lifecycle.SessionObjects
 
     @property
     def session(self) -> Session[Any] | None:
@@ -91,10 +94,6 @@ class _Owner:
         return session
 
     @property
-    def objects(self) -> lifecycle.SessionObjects:
-        return self._live()._objects
-
-    @property
     def expire_on_commit(self) -> bool:
         return self._live().expire_on_commit
 
@@ -104,7 +103,7 @@ class _Owner:
     def flush_before_commit(self) -> None:
         session = self._live()
         for _ in range(_FLUSH_LIMIT):
-            if not session._objects.has_changes():
+            if not self.objects.has_changes():
                 return
             session.flush()
         raise FlushError(
@@ -148,9 +147,9 @@ class Session(Generic[BindT]):
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
         self.hash_key = next(_ids)
-        self._owner = _Owner(self)
-        self._identity_map = imap = IdentityMap(self._owner)
-        self._objects = objects = lifecycle.SessionObjects(imap)
+        self._owner = owner = _Owner(self)
+        self._identity_map = imap = IdentityMap(owner)
+        self._objects = owner.objects = objects = lifecycle.SessionObjects(imap)
         #: the identity map's mapper -> {key: state} tables for the default identity token
         self._default_tables = imap.default_tables
         self._new = objects.new

@@ -89,6 +89,21 @@ _insert_row: Callable[[tuple[InstanceState[Any], dict[str, Any]]], InsertRow] = 
 )
 
 
+#: the same for an ``UpdateRow``, from all five fields
+_update_row: Callable[
+    [
+        tuple[
+            InstanceState[Any],
+            dict[str, Any],
+            dict[str, object],
+            Identity,
+            InstanceState[Any] | None,
+        ]
+    ],
+    UpdateRow,
+] = functools.partial(tuple.__new__, UpdateRow)
+
+
 @dataclass(frozen=True, slots=True)
 class TableStep:
     """What every step is keyed by: one table, on one bind (the mapper names its rows)."""
@@ -190,6 +205,14 @@ class _TableWork:
     deletes: list[InstanceState[Any]]
 
 
+class _Works(dict["Mapper[Any]", _TableWork]):
+    """Each mapper's work, made on first use (``works[mapper]``: no Python call per row)."""
+
+    def __missing__(self, mapper: Mapper[Any]) -> _TableWork:
+        work = self[mapper] = _TableWork(mapper, [], [], [])
+        return work
+
+
 def plan_flush(
     new: Sequence[tuple[InstanceState[Any], Any]],
     dirty: Iterable[InstanceState[Any]],
@@ -212,14 +235,7 @@ def plan_flush(
         FlushError: if a pending object lacks a value the database cannot supply, or
             claims an identity another object has.
     """
-    works: dict[Mapper[Any], _TableWork] = {}
-
-    def work_for(mapper: Mapper[Any]) -> _TableWork:
-        w = works.get(mapper)
-        if w is None:
-            w = works[mapper] = _TableWork(mapper, [], [], [])
-        return w
-
+    works = _Works()
     # a pending object taking the key of an object being deleted: the row is kept and
     # UPDATEd to the new object's values (the seed's "row switch"), not deleted first
     by_identity = {(s.mapper, s.identity): s for s, _ in deleted} if deleted else {}
@@ -227,6 +243,7 @@ def plan_flush(
     switched: set[int] = set()
     claimed: dict[tuple[Mapper[Any], Identity], object] = {}
     make_row = _insert_row
+    make_update = _update_row
     for state, obj in new:
         d = obj.__dict__
         mapper = state.mapper
@@ -237,25 +254,25 @@ def plan_flush(
                 _check_identity_conflict(obj, mapper, ident, claimed, identity_map, deleting)
             old = by_identity.get((mapper, ident)) if by_identity else None
             if old is not None:
-                work_for(mapper).updates.append(_switch_row(state, d, old))
+                works[mapper].updates.append(_switch_row(state, d, old))
                 switched.add(id(old))
                 continue
-        work_for(mapper).inserts.append(make_row((state, d)))
+        works[mapper].inserts.append(make_row((state, d)))
     clean: list[InstanceState[Any]] = []
     for state in dirty:
         obj = state.obj()
         ident = state.identity
-        if obj is None or id(state) in deleting or ident is None:
+        if obj is None or ident is None or (deleting and id(state) in deleting):
             continue
         d = obj.__dict__
         changes = state.changes(d)
         if changes:
-            work_for(state.mapper).updates.append(UpdateRow(state, d, changes, ident))
+            works[state.mapper].updates.append(make_update((state, d, changes, ident, None)))
         else:
             clean.append(state)
     for state, _obj in deleted:
         if id(state) not in switched:
-            work_for(state.mapper).deletes.append(state)
+            works[state.mapper].deletes.append(state)
     return FlushPlan(_ordered_steps(works, bind_for), tuple(clean))
 
 
@@ -270,9 +287,7 @@ def _switch_row(state: InstanceState[Any], d: dict[str, Any], old: InstanceState
     return UpdateRow(state, d, changes, old.identity, old)
 
 
-def _ordered_steps(
-    works: dict[Mapper[Any], _TableWork], bind_for: BindFor
-) -> tuple[FlushStep, ...]:
+def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
     """Saves in table order (inserts, then updates, per table), then deletes in reverse."""
     order = table_order(w.mapper.table for w in works.values())
     by_table: dict[Table, list[_TableWork]] = {}

@@ -57,8 +57,14 @@ class FakeOwner:
         lc.mark_loaded(state)
 
 
+#: the identity map holds its owner weakly (a session holds its owner): keep them alive
+OWNERS: list[FakeOwner] = []
+
+
 def new_objects() -> SessionObjects:
-    return SessionObjects(IdentityMap(FakeOwner()))
+    owner = FakeOwner()
+    OWNERS.append(owner)
+    return SessionObjects(IdentityMap(owner))
 
 
 def persistent(

@@ -11,6 +11,7 @@ from typed_session import (
     ObjectState,
     Registry,
     Session,
+    TransactionState,
     column,
     entity,
     instance_state,
@@ -52,12 +53,19 @@ def test_a_dropped_session_detaches_its_objects_at_once(memory_engine: Engine) -
     assert instance_state(user).session is None
 
 
-def test_a_transaction_outliving_its_session_says_so(memory_engine: Engine) -> None:
+def test_a_transaction_outliving_its_session_says_so_and_still_rolls_back(
+    memory_engine: Engine,
+) -> None:
     session = Session(memory_engine)
     tx = session.begin()
+    connection = session.connection()
     del session
     with pytest.raises(InvalidRequestError, match="no longer exists"):
         tx.commit()
+    assert tx.is_active
+    tx.rollback()
+    assert tx.state is TransactionState.CLOSED
+    assert connection.closed
 
 
 def test_a_flush_without_a_bind_is_refused_before_anything_changes() -> None:
