@@ -272,6 +272,8 @@ class SessionTransaction:
                     outer.rollback()
             elif tx.is_active:
                 tx.rollback()
+            else:
+                _rollback_failed_commit(binding)
 
     def close(self) -> None:
         """Release the connections (rolling back what was not committed) and end."""
@@ -304,3 +306,24 @@ class SessionTransaction:
                 raise
         else:
             self.rollback()
+
+
+def _rollback_failed_commit(binding: ConnectionBinding) -> None:
+    """Roll back the driver's transaction behind a Core transaction that is no longer active.
+
+    When COMMIT fails (the driver refuses it, a ``commit`` listener raises, the process is
+    interrupted), Core marks its transaction inactive while the driver's transaction is
+    still open; closing the connection would then return it to the pool without a
+    ROLLBACK, and the next transaction on it would see the failed writes. So: end Core's
+    record of the transaction, then roll the driver back (or, if the connection cannot,
+    invalidate it so that the pool discards it).
+    """
+    assert binding.transaction is not None
+    binding.transaction.rollback()  # on an inactive transaction: only forgets it
+    connection = binding.connection
+    if connection.invalidated or connection.closed:
+        return  # Core has already discarded the driver connection
+    try:
+        connection.connection.rollback()
+    except Exception:
+        connection.invalidate()
