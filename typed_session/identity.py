@@ -65,6 +65,7 @@ class IdentityMap:
         "_sweep_at",
         "default_tables",
         "modified",
+        "transaction_begun",
     )
 
     def __init__(self, owner: StateOwner | None = None) -> None:
@@ -80,6 +81,9 @@ class IdentityMap:
         self._owner = None if owner is None else weakref.ref(owner)
         self._count = 0
         self._sweep_at = _SWEEP_MIN
+        #: whether the owning session has a transaction: the first change to a persistent
+        #: object begins one (autobegin) when it has not, and this check costs nothing
+        self.transaction_begun = False
 
     @property
     def owner(self) -> StateOwner | None:

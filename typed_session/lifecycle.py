@@ -160,6 +160,10 @@ def record_change(state: _State, obj: object, d: dict[str, Any], key: str) -> No
         if imap is not None:
             state.strong = obj
             imap.modified[state] = None
+            if not imap.transaction_begun:  # a change begins the transaction (2.x)
+                owner = imap.owner
+                if owner is not None:
+                    owner.autobegin()
 
 
 def mark_clean(state: _State) -> None:

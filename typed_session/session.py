@@ -21,7 +21,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
-from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoResultFound, UnboundExecutionError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InvalidRequestError,
+    NoResultFound,
+    StatementError,
+    UnboundExecutionError,
+)
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
@@ -61,6 +67,10 @@ _COMPOSITE_IDENT_TYPES = frozenset({tuple, list, dict})
 #: entity class -> mapper, filled on first use (cheaper than the class's own __dict__)
 _MAPPERS: dict[type[Any], Mapper[Any]] = {}
 _FLUSH_LIMIT = 100
+_AUTOFLUSH_DETAIL = (
+    "raised as a result of Query-invoked autoflush; consider using a session.no_autoflush "
+    "block if this flush is occurring prematurely"
+)
 
 
 @final
@@ -98,7 +108,9 @@ class _Owner:
         return self._live().expire_on_commit
 
     def load_expired(self, state: InstanceState[Any], /) -> None:
-        loading.load_expired(state, self._live().connection(state.mapper.class_))
+        session = self._live()
+        session._autoflush()
+        loading.load_expired(state, session.connection(state.mapper.class_))
 
     def flush_before_commit(self) -> None:
         session = self._live()
@@ -115,6 +127,17 @@ class _Owner:
         session = self._session()
         if session is not None and session._transaction is transaction:
             session._transaction = None
+            session._identity_map.transaction_begun = False
+
+    def context_transaction(self, transaction: SessionTransaction | None, /) -> None:
+        session = self._session()
+        if session is not None:
+            session._context_transaction = transaction
+
+    def autobegin(self) -> None:
+        session = self._session()
+        if session is not None:
+            session._autobegin()
 
 
 @final
@@ -156,7 +179,8 @@ class Session(Generic[BindT]):
         self._deleted = objects.deleted
         self._transaction: SessionTransaction | None = None
         self._flushing = False
-        self._autoflush_off = 0
+        #: the transaction of the ``with session.begin():`` block being run, if any
+        self._context_transaction: SessionTransaction | None = None
 
     def __repr__(self) -> str:
         return f"<Session {self.hash_key} bind={self.bind!r}>"
@@ -201,16 +225,30 @@ class Session(Generic[BindT]):
         """
         if self._transaction is not None:
             raise InvalidRequestError(
-                "a transaction is already begun on this Session (sessions begin one "
-                "automatically on first use); commit() or rollback() it first, or just "
-                "keep using the session"
+                "A transaction is already begun on this Session. Sessions begin one by "
+                "themselves when first used (an add, a change, a query): commit() or "
+                "rollback() it first, or just keep using the session"
             )
         return self._autobegin()
 
     def _autobegin(self) -> SessionTransaction:
+        """The transaction in progress, begun now if there is none (2.x's autobegin).
+
+        Raises:
+            InvalidRequestError: inside a ``with session.begin():`` block whose
+                transaction was committed or rolled back explicitly.
+        """
         tx = self._transaction
         if tx is None:
+            if self._context_transaction is not None:
+                raise InvalidRequestError(
+                    "Can't operate on closed transaction inside context manager.  Please "
+                    "complete the context manager before emitting further commands: the "
+                    "transaction of this `with session.begin():` block was already "
+                    "committed or rolled back inside it"
+                )
             tx = self._transaction = SessionTransaction(self._owner)
+            self._identity_map.transaction_begun = True
         return tx
 
     def _active_transaction(self) -> SessionTransaction:
@@ -323,6 +361,8 @@ class Session(Generic[BindT]):
             InvalidRequestError: if another object with its identity is in the session.
         """
         state = instance_state(instance)
+        if self._transaction is None:
+            self._autobegin()
         imap = state.identity_map
         mine = imap is self._identity_map
         if not mine and imap is not None:
@@ -359,6 +399,8 @@ class Session(Generic[BindT]):
         state: InstanceState[Any] | None = getattr(instance, "__dict__", {}).get(STATE_ATTR)
         if state is None:
             state = instance_state(instance)
+        if self._transaction is None:
+            self._autobegin()
         if state.identity is None:
             raise ObjectStateError(
                 instance,
@@ -557,8 +599,8 @@ class Session(Generic[BindT]):
             ObjectDeletedError: if its row is gone.
         """
         state = self._persistent_state(instance, "refresh")
-        lifecycle.expire(state, instance.__dict__)
-        self._owner.load_expired(state)
+        lifecycle.expire(state, instance.__dict__)  # its own changes are discarded
+        self._owner.load_expired(state)  # after an autoflush of the others
 
     def _persistent_state(self, instance: object, verb: str) -> InstanceState[Any]:
         state = instance_state(instance)
@@ -575,16 +617,27 @@ class Session(Generic[BindT]):
     @property
     @contextmanager
     def no_autoflush(self) -> Iterator[Self]:
-        """A context manager in which queries do not autoflush: ``with session.no_autoflush:``."""
-        self._autoflush_off += 1
+        """A context manager in which queries do not autoflush: ``with session.no_autoflush:``.
+
+        ``session.autoflush`` is ``False`` inside the block and restored after it.
+        """
+        autoflush = self.autoflush
+        self.autoflush = False
         try:
             yield self
         finally:
-            self._autoflush_off -= 1
+            self.autoflush = autoflush
 
     def _autoflush(self) -> None:
-        if self.autoflush and not self._autoflush_off and not self._flushing and self._is_dirty():
-            self.flush()
+        if self.autoflush and not self._flushing and self._objects.has_changes():
+            try:
+                self.flush()
+            except StatementError as err:
+                err.add_detail(_AUTOFLUSH_DETAIL)
+                raise
+            except Exception as err:
+                err.add_note(_AUTOFLUSH_DETAIL)
+                raise
 
     def _is_dirty(self) -> bool:
         return self._objects.has_changes()

@@ -62,6 +62,10 @@ class StateOwner(Protocol):
         """The session, as ``object_session()`` returns it; ``None`` once it is gone."""
         ...
 
+    def autobegin(self) -> None:
+        """Begin the session's transaction if it has none: an object was changed."""
+        ...
+
     def load_expired(self, state: InstanceState[Any], /) -> None:
         """Load the state's expired attributes into its object.
 

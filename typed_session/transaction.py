@@ -73,6 +73,10 @@ class TransactionOwner(Protocol):
         """The transaction is over: the session can begin another."""
         ...
 
+    def context_transaction(self, transaction: SessionTransaction | None, /) -> None:
+        """A ``with`` block of ``transaction`` begins (or, with ``None``, ends)."""
+        ...
+
 
 @final
 class TransactionState(enum.Enum):
@@ -160,28 +164,38 @@ class SessionTransaction:
             PendingRollbackError: after a failed flush, until ``rollback()``.
             InvalidRequestError: once committed, prepared or closed.
         """
-        match self.state:
+        self._assert_state(TransactionState.ACTIVE)
+
+    def _assert_state(self, *allowed: TransactionState) -> None:
+        """Raise the seed's error for the current state unless it is one of ``allowed``."""
+        state = self.state
+        if state in allowed:
+            return
+        match state:
             case TransactionState.ACTIVE:
-                return
+                raise InvalidRequestError(f"this transaction is active, not {allowed}")
             case TransactionState.DEACTIVE:
                 raise PendingRollbackError(
-                    "this Session's transaction has been rolled back because of an earlier "
-                    "error during flush; call session.rollback() to begin a new transaction"
-                    f" (original error: {self._failure!r})",
+                    "This Session's transaction has been rolled back due to a previous "
+                    "exception during flush. To begin a new transaction with this Session, "
+                    "first issue Session.rollback(). Original exception was: "
+                    f"{self._failure!r}",
                     code="7s2a",
                 )
             case TransactionState.PREPARED:
                 raise InvalidRequestError(
-                    "this session is in 'prepared' state; no further SQL can be emitted "
-                    "within this transaction: commit() or rollback() it"
+                    "This session is in 'prepared' state; no further SQL can be emitted "
+                    "within this transaction. commit() or rollback() it"
                 )
             case TransactionState.COMMITTED:
                 raise InvalidRequestError(
-                    "this transaction has been committed; no further SQL can be emitted "
-                    "within it: let the session begin a new one"
+                    "This session is in 'committed' state; no further SQL can be emitted "
+                    "within this transaction. The session begins a new one when next used"
                 )
             case TransactionState.CLOSED:
-                raise ResourceClosedError("this transaction is closed")
+                raise ResourceClosedError(
+                    "This transaction is closed; the session begins a new one when next used"
+                )
 
     # -- connections ------------------------------------------------------------------
 
@@ -215,7 +229,7 @@ class SessionTransaction:
             PendingRollbackError: after a failed flush.
             InvalidRequestError: if the transaction is not active.
         """
-        self.assert_active()
+        self._assert_state(TransactionState.ACTIVE, TransactionState.PREPARED)
         owner = self._owner
         owner.flush_before_commit()
         try:
@@ -230,7 +244,15 @@ class SessionTransaction:
         self.close()
 
     def rollback(self) -> None:
-        """Roll back every connection and restore the session's objects to the snapshot."""
+        """Roll back every connection and restore the session's objects to the snapshot.
+
+        Raises:
+            ResourceClosedError: if the transaction is closed.
+            InvalidRequestError: if it has been committed.
+        """
+        self._assert_state(
+            TransactionState.ACTIVE, TransactionState.PREPARED, TransactionState.DEACTIVE
+        )
         objects = self._owner.objects
         if self.state in (TransactionState.ACTIVE, TransactionState.PREPARED):
             try:
@@ -259,8 +281,9 @@ class SessionTransaction:
             self._rollback_connections()
         finally:
             self.state = TransactionState.DEACTIVE
+            # the records stay: rollback() restores from them again, for objects
+            # attached or added since the failure (the seed's rule)
             self._restore()
-            self.records.clear()
 
     def _rollback_connections(self) -> None:
         for binding in self._connections.values():
@@ -283,11 +306,11 @@ class SessionTransaction:
             elif binding.transaction is not None and binding.transaction.is_active:
                 binding.transaction.rollback()
         self._connections.clear()
-        if self.state is not TransactionState.COMMITTED:
-            self.state = TransactionState.CLOSED
+        self.state = TransactionState.CLOSED
         self._owner.transaction_ended(self)
 
     def __enter__(self) -> Self:
+        self._owner.context_transaction(self)
         return self
 
     def __exit__(
@@ -296,16 +319,21 @@ class SessionTransaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.state in (TransactionState.CLOSED, TransactionState.COMMITTED):
-            return
+        self._owner.context_transaction(None)
+        if self._closed():
+            return  # committed or rolled back inside the block
         if exc_type is None:
             try:
                 self.commit()
             except BaseException:
-                self.rollback()
+                if not self._closed():  # a failed COMMIT has rolled back already
+                    self.rollback()
                 raise
         else:
             self.rollback()
+
+    def _closed(self) -> bool:
+        return self.state is TransactionState.CLOSED
 
 
 def _rollback_failed_commit(binding: ConnectionBinding) -> None:

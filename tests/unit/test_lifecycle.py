@@ -47,6 +47,10 @@ class FakeOwner:
     def __init__(self) -> None:
         self.session: object | None = object()
         self.loads: list[InstanceState[Any]] = []
+        self.begun = False
+
+    def autobegin(self) -> None:
+        self.begun = True
 
     def load_expired(self, state: InstanceState[Any], /) -> None:
         self.loads.append(state)
