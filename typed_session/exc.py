@@ -109,8 +109,9 @@ class DetachedInstanceError(sa_exc.InvalidRequestError):
         self.attribute = attribute
         cls = type(instance).__name__
         super().__init__(
-            f"attribute {cls}.{attribute} of {describe(instance)} is not loaded and the "
-            "object is detached from any Session, so it cannot be loaded. Ways out: "
+            f"Instance {describe(instance)} is not bound to a Session; attribute refresh "
+            f"operation cannot proceed: {cls}.{attribute} is not loaded and the object is "
+            "detached from any Session, so it cannot be loaded. Ways out: "
             "create the session with expire_on_commit=False so that commit() keeps the "
             "loaded values; call session.refresh(obj) or read the attribute before "
             "session.close(); or attach it to a live session with session.add(obj), "
@@ -121,14 +122,20 @@ class DetachedInstanceError(sa_exc.InvalidRequestError):
 class ObjectDeletedError(sa_exc.InvalidRequestError):
     """An expired object's row could not be found any more when it was reloaded."""
 
-    def __init__(self, instance: object, attribute: str | None = None) -> None:
+    def __init__(
+        self, instance: object, attribute: str | None = None, *, message: str | None = None
+    ) -> None:
         self.instance = instance
         self.attribute = attribute
         super().__init__(
-            f"the row of {describe(instance)} ({type(instance).__name__}) no longer exists "
-            "in the database, so its expired attributes cannot be reloaded: it was deleted "
-            "or its primary key changed outside this session. Expunge the object with "
-            "session.expunge(obj)"
+            message
+            or (
+                f"Instance {describe(instance)} has been deleted, or its row is otherwise "
+                f"not present: the row of this {type(instance).__name__} no longer exists, "
+                "so its expired attributes cannot be reloaded (it was deleted or its key "
+                "changed outside this session). Expunge the object with "
+                "session.expunge(obj)"
+            )
         )
 
 

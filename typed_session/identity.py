@@ -134,6 +134,28 @@ class IdentityMap:
         self.note_added(1)
         return None
 
+    def replace(self, state: InstanceState[Any]) -> InstanceState[Any] | None:
+        """Index a state by its identity, displacing whatever held it; return the displaced.
+
+        The displaced state is only unindexed: detaching it is a lifecycle move.
+        """
+        table = self.table_for(state.mapper, state.identity_token)
+        existing = table.get(state.identity)
+        table[state.identity] = state
+        if existing is None:
+            self.note_added(1)
+            return None
+        if existing is state or existing.obj() is None:
+            return None
+        self.modified.pop(existing, None)
+        return existing
+
+    def holds(self, state: InstanceState[Any]) -> bool:
+        """Whether ``state`` is the one indexed under its identity."""
+        by_mapper = self._maps.get(state.identity_token)
+        table = None if by_mapper is None else by_mapper.get(state.mapper)
+        return table is not None and table.get(state.identity) is state
+
     def note_added(self, n: int) -> None:
         """Count entries added in bulk by the loader; sweep dead ones now and then."""
         self._count += n

@@ -20,11 +20,12 @@ Two containers are kept here besides the functions:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._typing import MISSING, Identity
 from typed_session.exc import describe
@@ -50,6 +51,7 @@ __all__ = [
     "release_into",
     "remove_snapshot",
     "restore_snapshot",
+    "to_deleted",
     "to_detached_from_transient",
     "to_pending",
     "to_transient",
@@ -82,8 +84,10 @@ class SessionObjects:
 
     def owns(self, state: _State) -> bool:
         """Whether the state is pending or persistent (not flushed-deleted) here."""
-        return state.identity_map is self.identity_map and (
-            state in self.new or (state.identity is not None and not state.deleted)
+        imap = self.identity_map
+        return state.identity_map is imap and (
+            state in self.new
+            or (state.identity is not None and not state.deleted and imap.holds(state))
         )
 
 
@@ -157,7 +161,7 @@ def record_change(state: _State, obj: object, d: dict[str, Any], key: str) -> No
     if not state.modified:
         state.modified = True
         imap = state.identity_map
-        if imap is not None:
+        if imap is not None and not state.deleted:  # a flushed DELETE: no row to update
             state.strong = obj
             imap.modified[state] = None
             if not imap.transaction_begun:  # a change begins the transaction (2.x)
@@ -192,19 +196,21 @@ def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) 
         mark_clean(state)
         mapper = state.mapper
         if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.column_key_set:
-            # every column loaded and nothing else stored: start afresh, sharing the
-            # mapper's frozenset (expire_on_commit allocates nothing per object)
+            # every column loaded and nothing else stored: start afresh
             d.clear()
             d[STATE_ATTR] = state
-            state.expired = mapper.column_key_set
-            return
-        keys = mapper.column_keys
-    else:
-        keys = tuple(keys)
-        committed = state.committed
-        if committed:
-            for key in keys:
-                committed.pop(key, None)
+        else:
+            for key in mapper.column_keys:
+                d.pop(key, None)
+        # the mapper's own frozenset, shared: expire_on_commit allocates nothing per
+        # object, and its identity marks a whole-object expiry (get() reloads those)
+        state.expired = mapper.column_key_set
+        return
+    keys = tuple(keys)
+    committed = state.committed
+    if committed:
+        for key in keys:
+            committed.pop(key, None)
     pop = d.pop
     for key in keys:
         pop(key, None)
@@ -255,9 +261,9 @@ def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None
     existing = imap.add(state)
     if existing is not None:
         raise InvalidRequestError(
-            f"cannot attach {describe(obj)}: another object with identity key "
-            f"{state.key} is already in this session ({describe(existing.obj())}); "
-            "work with that object instead, or expunge it first"
+            f"Can't attach instance {describe(obj)}; another instance with key {state.key} "
+            f"is already present in this session ({describe(existing.obj())}). Work with "
+            "that object instead, or expunge it first"
         )
     state.identity_map = imap
     if state.modified:
@@ -334,7 +340,10 @@ def after_flush(
         if table is None:
             table = tables[mapper] = imap.table_for(mapper)
         state.identity = ident
+        stale = table.get(ident)
         table[ident] = state
+        if stale is not None and stale is not state and stale.obj() is not None:
+            _displaced(objects, stale, state)
         if state.committed is not None:
             mark_clean(state)
     imap.note_added(len(inserted))
@@ -347,8 +356,25 @@ def after_flush(
     for state in outcome.updated:
         mark_clean(state)
     records.dirty.update(dict.fromkeys(outcome.updated))
-    _to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
+    to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)
+
+
+def _displaced(objects: SessionObjects, stale: _State, state: _State) -> None:
+    """Persistent -> detached: a newly flushed row took the identity ``stale`` held.
+
+    A detached object re-attached with the key of a row that was rolled back can meet a
+    new row the database gives that key; the new row wins, as in SQLAlchemy, and the old
+    object leaves the session so that it can no longer write over the new row.
+    """
+    warnings.warn(
+        f"Identity map already had an identity for {state.key}, replacing it with "
+        f"newly flushed object {describe(state.obj())}; the object that held it, "
+        f"{describe(stale.obj())}, is detached",
+        SAWarning,
+        stacklevel=5,
+    )
+    detach(objects, stale)
 
 
 def _rekey(imap: IdentityMap, identities: dict[_State, Identity]) -> None:
@@ -366,8 +392,11 @@ def _rekey(imap: IdentityMap, identities: dict[_State, Identity]) -> None:
         imap.add(state)
 
 
-def _to_deleted(objects: SessionObjects, records: TransactionRecords, states: list[_State]) -> None:
-    """Persistent -> deleted: the DELETE was flushed; the transaction is still open."""
+def to_deleted(objects: SessionObjects, records: TransactionRecords, states: list[_State]) -> None:
+    """Persistent -> deleted: its DELETE was flushed, or its row was found gone.
+
+    The transaction is still open: its rollback brings the objects back.
+    """
     imap = objects.identity_map
     for state in states:
         objects.deleted.pop(state, None)
@@ -437,7 +466,9 @@ def restore_snapshot(
     for state in records.deleted:
         state.deleted = False  # the DELETE is undone, whether or not still attached
         if state.identity_map is imap:  # not expunged since
-            imap.add(state)
+            displaced = imap.replace(state)  # whatever took its key meanwhile leaves
+            if displaced is not None:
+                detach(objects, displaced)
     objects.deleted.clear()
     dirty = records.dirty
     for state in imap.all_states():

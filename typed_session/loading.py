@@ -21,7 +21,7 @@ from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._core import annotations_of, object_result, raw_columns
 from typed_session._typing import Identity
-from typed_session.exc import ObjectDeletedError
+from typed_session.exc import ObjectDeletedError, describe
 from typed_session.lifecycle import mark_loaded
 from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
 from typed_session.state import STATE_ATTR, InstanceState
@@ -40,6 +40,7 @@ __all__ = [
     "load_expired",
     "load_instances",
     "make_block",
+    "require_identity",
     "whole_row",
     "wrap_result",
 ]
@@ -257,6 +258,23 @@ def get_by_identity(
     return objs[0]
 
 
+def require_identity(state: InstanceState[Any]) -> Identity:
+    """The identity to load a state's row by.
+
+    Raises:
+        InvalidRequestError: if the object has none (it is pending or transient).
+    """
+    identity = state.identity
+    if identity is None:
+        raise InvalidRequestError(
+            f"Instance {describe(state.obj())} cannot be refreshed - it's not persistent "
+            "and does not contain a full primary key. Its expired attributes were "
+            "discarded when its transaction was rolled back: assign them again, or flush "
+            "it first"
+        )
+    return identity
+
+
 def load_expired(state: InstanceState[Any], connection: Connection) -> None:
     """Reload an object's expired attributes by primary key (all of them, in one SELECT).
 
@@ -266,9 +284,7 @@ def load_expired(state: InstanceState[Any], connection: Connection) -> None:
     obj = state.obj()
     if obj is None:
         return
-    identity = state.identity
-    assert identity is not None, "only a persistent object has expired attributes to load"
-    row = _row_by_identity(connection, state.mapper, identity)
+    row = _row_by_identity(connection, state.mapper, require_identity(state))
     if row is None:
         raise ObjectDeletedError(obj)
     expired = state.expired or frozenset()

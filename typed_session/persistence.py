@@ -95,8 +95,11 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
     mapper = step.mapper
     keys = mapper.column_keys
     pk_keys = mapper.pk_keys
-    groups: dict[tuple[str, ...], list[InsertRow]] = {}
     all_keys = mapper.column_key_set
+    # rows go in the order their objects were added, neighbours with the same columns
+    # in one executemany (so generated keys land where SQLAlchemy puts them)
+    batch: list[InsertRow] = []
+    batch_keys: tuple[str, ...] | None = None
     for row in step.rows:
         _state, d = row
         # the common case without a Python loop: every attribute set (a C-level check)
@@ -104,9 +107,13 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
         for k in pk_keys:
             if k in d and d[k] is None:  # None for a key: let the database generate it
                 present = tuple([p for p in present if p != k])
-        groups.setdefault(present, []).append(row)
-    for present, items in groups.items():
-        _insert_group(conn, mapper, present, items, outcome)
+        if present != batch_keys:
+            if batch_keys is not None:
+                _insert_group(conn, mapper, batch_keys, batch, outcome)
+            batch, batch_keys = [], present
+        batch.append(row)
+    if batch_keys is not None:
+        _insert_group(conn, mapper, batch_keys, batch, outcome)
 
 
 def _insert_group(
@@ -247,7 +254,7 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
     updated = outcome.updated
     # rows are unpacked, not read by field name: a tuple unpack costs less per row; the
     # outcome is filled as the parameters are (it is read only if every statement runs)
-    for state, d, changes, where, takes_over in step.rows:
+    for state, _d, changes, where, takes_over in step.rows:
         if single_pk_param is not None:
             p: dict[str, object] = {single_pk_param: where}
         else:
@@ -261,9 +268,7 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
             continue
         updated.append(state)
         if not changes.keys().isdisjoint(pk_keys):
-            new_identity = mapper.identity_of(d)
-            assert new_identity is not None
-            outcome.rekeyed[state] = (where, new_identity)
+            outcome.rekeyed[state] = (where, mapper.identity_changed(where, changes))
     for changed, params in groups.items():
         if not changed:
             continue  # a row switch with nothing but the key: the row is already right
@@ -294,8 +299,8 @@ def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
     if not _rowcount_matches(conn, len(params), result.rowcount):
         warnings.warn(
             f"DELETE statement on table {table.name!r} expected to delete {len(params)} "
-            f"row(s); only {result.rowcount} were matched: some rows were already deleted "
-            "outside this session",
+            f"row(s); {result.rowcount} were matched. Some rows were already deleted, "
+            "outside this session or by an earlier flush",
             SAWarning,
             stacklevel=4,
         )

@@ -35,7 +35,7 @@ from typing_extensions import TypeVarTuple, Unpack
 
 from typed_session import lifecycle, loading
 from typed_session.config import SessionConfig, SessionOptions, validate_options
-from typed_session.exc import FlushError, ObjectStateError, describe
+from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
 from typed_session.identity import IdentityMap
 from typed_session.loading import ExecutionOptions, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
@@ -109,6 +109,7 @@ class _Owner:
 
     def load_expired(self, state: InstanceState[Any], /) -> None:
         session = self._live()
+        loading.require_identity(state)  # before an autoflush: no SQL for a pending object
         session._autoflush()
         loading.load_expired(state, session.connection(state.mapper.class_))
 
@@ -289,9 +290,10 @@ class Session(Generic[BindT]):
             UnboundExecutionError: if the session has no bind.
         """
         if self.bind is None:
-            what = f" for {entity.__name__}" if entity is not None else ""
+            what = f"mapper {mapper_of(entity)}, " if entity is not None else ""
             raise UnboundExecutionError(
-                f"this Session has no bind to run SQL{what}: create it as "
+                f"Could not locate a bind configured on {what}SQL expression or this "
+                "Session: this Session has no bind to run SQL on. Create it as "
                 "Session(engine) or Session(connection)"
             )
         return self.bind
@@ -404,13 +406,13 @@ class Session(Generic[BindT]):
         if state.identity is None:
             raise ObjectStateError(
                 instance,
-                f"{describe(instance)} is not persisted: it has no row to delete. A pending "
-                "object is discarded with session.expunge(obj); a transient one needs "
-                "nothing",
+                f"Instance {describe(instance)} is not persisted: it has no row to delete. "
+                "A pending object is discarded with session.expunge(obj); a transient one "
+                "needs nothing",
             )
         self._attached_elsewhere(state, instance)
-        if state.deleted or state in self._deleted:
-            return
+        if state in self._deleted:
+            return  # a flushed DELETE is marked again, as the seed does
         if state.identity_map is not self._identity_map:
             lifecycle.attach_detached(self._objects, state, instance)
         self._deleted[state] = instance
@@ -453,10 +455,16 @@ class Session(Generic[BindT]):
             ident = mapper.normalize_identity(ident)
         table = self._default_tables.get(mapper)
         state = None if table is None else table.get(ident)
-        if state is not None and not state.expired:
+        if state is not None:
             obj: _O | None = state.obj()
             if obj is not None:
-                return obj
+                expired = state.expired
+                if expired is None or expired is not mapper.column_key_set:
+                    return obj  # loaded, or only some attributes expired: no SQL
+                found = self._get_from_database(mapper, ident)
+                if found is None:  # a fully expired object whose row is gone
+                    lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
+                return found
         return self._get_from_database(mapper, ident)
 
     def _get_from_database(self, mapper: Mapper[_O], ident: Hashable) -> _O | None:
@@ -473,8 +481,8 @@ class Session(Generic[BindT]):
         obj = self.get(entity, ident)
         if obj is None:
             raise NoResultFound(
-                f"no {entity.__name__} with primary key {ident!r}; use get() to receive "
-                "None instead"
+                f"No row was found when one was required: no {entity.__name__} with "
+                f"primary key {ident!r}. Use get() to receive None instead"
             )
         return obj
 
@@ -600,15 +608,24 @@ class Session(Generic[BindT]):
         """
         state = self._persistent_state(instance, "refresh")
         lifecycle.expire(state, instance.__dict__)  # its own changes are discarded
-        self._owner.load_expired(state)  # after an autoflush of the others
+        try:
+            self._owner.load_expired(state)  # after an autoflush of the others
+        except ObjectDeletedError as gone:
+            raise ObjectDeletedError(
+                instance,
+                message=f"Could not refresh instance {describe(instance)}: its row is gone "
+                "(deleted, or its key changed, outside this session). Expunge it with "
+                "session.expunge(obj)",
+            ) from gone
 
     def _persistent_state(self, instance: object, verb: str) -> InstanceState[Any]:
         state = instance_state(instance)
-        if state.identity is None or state.identity_map is not self._identity_map:
+        if state.identity is None or state.deleted or state.identity_map is not self._identity_map:
             raise ObjectStateError(
                 instance,
-                f"cannot {verb} {describe(instance)}: it is not persistent in this session "
-                f"(it is {state.object_state.value}); add it and flush first",
+                f"Instance {describe(instance)} is not persistent within this Session, so "
+                f"it cannot {verb} (it is {state.object_state.value}). Add it and flush "
+                "first; a deleted object has nothing to load",
             )
         return state
 
@@ -715,8 +732,8 @@ def make_transient_to_detached(instance: object) -> None:
     if state.session is not None or state.identity is not None:
         raise ObjectStateError(
             instance,
-            f"{describe(instance)} must be transient to become detached (it is "
-            f"{state.object_state.value}); call make_transient(obj) first",
+            f"Given object must be transient: {describe(instance)} is "
+            f"{state.object_state.value}; call make_transient(obj) first",
         )
     mapper = state.mapper
     d = instance.__dict__

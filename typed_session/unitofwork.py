@@ -297,10 +297,12 @@ def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
     steps: list[FlushStep] = []
     binds = {w.mapper: bind_for(w.mapper) for w in ordered}
     for w in ordered:
-        if w.inserts:
-            steps.append(InsertRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.inserts)))
+        # UPDATEs first, as SQLAlchemy does: a row renamed away from a unique value
+        # frees it for a new row of the same flush
         if w.updates:
             steps.append(UpdateRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.updates)))
+        if w.inserts:
+            steps.append(InsertRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.inserts)))
     for w in reversed(ordered):
         if w.deletes:
             steps.append(DeleteRows(w.mapper.table, binds[w.mapper], w.mapper, tuple(w.deletes)))

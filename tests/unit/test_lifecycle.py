@@ -654,7 +654,9 @@ def test_attach_detached_refuses_a_taken_identity() -> None:
     state = instance_state(other)
     lc.to_detached_from_transient(state, 1)
 
-    with pytest.raises(InvalidRequestError, match="already in this session"):
+    with pytest.raises(
+        InvalidRequestError, match=r"^Can't attach instance .* is already present in this session"
+    ):
         lc.attach_detached(objects, state, other)
 
     assert state_of(other) is ObjectState.DETACHED

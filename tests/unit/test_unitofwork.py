@@ -292,7 +292,7 @@ def test_dirty_state_without_identity_is_skipped() -> None:
     assert plan.clean == ()
 
 
-def test_inserts_then_updates_of_one_table_then_the_next_table() -> None:
+def test_updates_then_inserts_of_one_table_then_the_next_table() -> None:
     old = Parent(name="a")
     state = _persistent(old, 1)
     old.name = "b"
@@ -300,8 +300,8 @@ def test_inserts_then_updates_of_one_table_then_the_next_table() -> None:
     c = Child(parent_id=1)
     plan = _plan(_new(c, new), [state], [])
     assert _steps(plan) == [
-        ("InsertRows", Parent),
         ("UpdateRows", Parent),
+        ("InsertRows", Parent),
         ("InsertRows", Child),
     ]
 

@@ -155,6 +155,17 @@ class Mapper(Generic[_T]):
         assert isinstance(identity, tuple)
         return dict(zip(self.pk_param_names, identity, strict=True))
 
+    def identity_changed(self, identity: Identity, changes: Mapping[str, object]) -> Identity:
+        """The identity after ``changes`` (new values by attribute key) to a row's key.
+
+        Built from the identity before and the changed values alone, so that key columns
+        that are not loaded (expired) keep their values.
+        """
+        if self.single_pk:
+            return changes.get(self.pk_keys[0], identity)
+        assert isinstance(identity, tuple)
+        return tuple(changes.get(k, v) for k, v in zip(self.pk_keys, identity, strict=True))
+
     def identity_of(self, values: Mapping[str, object]) -> Identity | None:
         """The internal identity (bare value, or tuple for composite keys) from attribute values.
 
