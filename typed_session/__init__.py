@@ -26,10 +26,10 @@ from typed_session.mapping.mapper import Mapper as Mapper
 from typed_session.mapping.mapper import inspect_entity as inspect_entity
 from typed_session.mapping.registry import Registry as Registry
 from typed_session.mapping.registry import entity as entity
+from typed_session.objects import make_transient as make_transient
+from typed_session.objects import make_transient_to_detached as make_transient_to_detached
+from typed_session.objects import object_session as object_session
 from typed_session.session import Session as Session
-from typed_session.session import make_transient as make_transient
-from typed_session.session import make_transient_to_detached as make_transient_to_detached
-from typed_session.session import object_session as object_session
 from typed_session.state import InstanceState as InstanceState
 from typed_session.state import ObjectState as ObjectState
 from typed_session.state import instance_state as instance_state

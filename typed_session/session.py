@@ -48,13 +48,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-__all__ = [
-    "BindT",
-    "Session",
-    "make_transient",
-    "make_transient_to_detached",
-    "object_session",
-]
+__all__ = ["BindT", "Session"]
 
 BindT = TypeVarDefault("BindT", bound=Engine | Connection, default=Engine)
 _O = TypeVar("_O")
@@ -345,8 +339,8 @@ class Session(Generic[BindT]):
     def _attached_elsewhere(self, state: InstanceState[Any], obj: object) -> None:
         if state.identity_map is self._identity_map:
             return
-        other = object_session(obj)
-        if other is not None:
+        other = state.session
+        if isinstance(other, Session):
             raise ObjectStateError(
                 obj,
                 f"{describe(obj)} is already attached to session {other.hash_key} (this is "
@@ -701,57 +695,3 @@ class Session(Generic[BindT]):
             tx.fail(err)
             raise
         lifecycle.after_flush(objects, tx.records, outcome)
-
-
-def make_transient(instance: object) -> None:
-    """Turn an object back into a transient one: no session, no identity, no history.
-
-    Loaded attribute values stay; expired ones are forgotten (reading them then raises
-    ``UnsetAttributeError``). Adding the object afterwards INSERTs it as a new row, which
-    is the way to re-insert an object whose row was deleted.
-
-    Raises:
-        UnmappedInstanceError: if the object is not an entity instance.
-    """
-    state = instance_state(instance)
-    session = object_session(instance)
-    lifecycle.to_transient(None if session is None else session._objects, state)
-
-
-def make_transient_to_detached(instance: object) -> None:
-    """Make a transient object detached, as if loaded and then expunged.
-
-    Its primary-key values must be set; the attributes it does not hold are expired, so
-    that they load when it is added to a session.
-
-    Raises:
-        UnmappedInstanceError: if the object is not an entity instance.
-        ObjectStateError: if the object is not transient, or has no full primary key.
-    """
-    state = instance_state(instance)
-    if state.session is not None or state.identity is not None:
-        raise ObjectStateError(
-            instance,
-            f"Given object must be transient: {describe(instance)} is "
-            f"{state.object_state.value}; call make_transient(obj) first",
-        )
-    mapper = state.mapper
-    d = instance.__dict__
-    ident = mapper.identity_of(d)
-    if ident is None:
-        raise ObjectStateError(
-            instance,
-            f"{describe(instance)} has no complete primary key {mapper.pk_keys}; set it "
-            "before calling make_transient_to_detached(obj)",
-        )
-    lifecycle.to_detached_from_transient(state, ident)
-
-
-def object_session(instance: object) -> Session[Any] | None:
-    """The session an object belongs to, or ``None``.
-
-    Raises:
-        UnmappedInstanceError: if the object is not an entity instance.
-    """
-    owner = instance_state(instance).owner
-    return owner.session if isinstance(owner, _Owner) else None

@@ -25,6 +25,7 @@ from typed_session.mapping.mapper import MAPPER_ATTR, Mapper
 
 if TYPE_CHECKING:
     from typed_session.identity import IdentityMap
+    from typed_session.lifecycle import SessionObjects
 
 __all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "StateOwner", "instance_state"]
 
@@ -60,6 +61,11 @@ class StateOwner(Protocol):
     @property
     def session(self) -> object | None:
         """The session, as ``object_session()`` returns it; ``None`` once it is gone."""
+        ...
+
+    @property
+    def objects(self) -> SessionObjects:
+        """The session's objects (``make_transient`` takes an object out of them)."""
         ...
 
     def autobegin(self) -> None:

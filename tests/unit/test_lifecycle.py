@@ -44,6 +44,8 @@ class User:
 class FakeOwner:
     """A live session as states see it; loading fills expired attributes with ``"loaded"``."""
 
+    objects: SessionObjects  # set once the objects exist (they need the owner first)
+
     def __init__(self) -> None:
         self.session: object | None = object()
         self.loads: list[InstanceState[Any]] = []
@@ -68,7 +70,8 @@ OWNERS: list[FakeOwner] = []
 def new_objects() -> SessionObjects:
     owner = FakeOwner()
     OWNERS.append(owner)
-    return SessionObjects(IdentityMap(owner))
+    owner.objects = SessionObjects(IdentityMap(owner))
+    return owner.objects
 
 
 def persistent(
