@@ -90,10 +90,18 @@ class ObjectStateError(sa_exc.InvalidRequestError):
 
 
 class FlushError(sa_exc.InvalidRequestError):
-    """The unit of work found a plan it cannot carry out; nothing of the flush is kept."""
+    """The unit of work found a plan it cannot carry out; nothing of the flush is kept.
 
-    def __init__(self, message: str, instance: object | None = None) -> None:
+    Attributes:
+        instance: the object that could not be written.
+        existing: for a key conflict, the persistent object that has the key.
+    """
+
+    def __init__(
+        self, message: str, instance: object | None = None, *, existing: object | None = None
+    ) -> None:
         self.instance = instance
+        self.existing = existing
         super().__init__(message)
 
 

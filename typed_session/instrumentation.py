@@ -90,7 +90,9 @@ class MappedAttribute(Generic[_T]):
         return f"<mapped attribute {self.column}>"
 
 
-def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]:
+def _make_setattr(
+    keys: frozenset[str], pk_keys: frozenset[str]
+) -> Callable[[object, str, object], None]:
     """A ``__setattr__`` that records history for mapped keys and stays out of the way else."""
     set_plain = object.__setattr__
 
@@ -100,6 +102,9 @@ def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]
             state: InstanceState[Any] | None = d.get(STATE_ATTR)
             if state is not None:
                 if state.identity is not None:
+                    expired = state.expired
+                    if expired and key in pk_keys and key in expired:
+                        _load_old_key(self, state, key)
                     committed = state.committed
                     if committed is None or key not in committed or not state.modified:
                         record_change(state, self, d, key)
@@ -110,6 +115,18 @@ def _make_setattr(keys: frozenset[str]) -> Callable[[object, str, object], None]
             set_plain(self, key, value)
 
     return __setattr__
+
+
+def _load_old_key(instance: object, state: InstanceState[Any], key: str) -> None:
+    """Load an expired primary-key value before it is changed (keys keep their history).
+
+    Raises:
+        DetachedInstanceError: if the object is in no session that could load it.
+    """
+    owner = state.owner
+    if owner is None:
+        raise DetachedInstanceError(instance, key)
+    owner.load_expired(state)
 
 
 def _make_delattr(keys: frozenset[str], cls_name: str) -> Callable[[object, str], None]:
@@ -207,7 +224,7 @@ def install(
         setattr(cls, attr.key, MappedAttribute[Any](attr))
     # setattr() rather than assignment: mypy rightly refuses assigning methods of a
     # class it knows; here replacing them is the point
-    setattr(cls, "__setattr__", _make_setattr(keys))  # noqa: B010
+    setattr(cls, "__setattr__", _make_setattr(keys, frozenset(mapper.pk_keys)))  # noqa: B010
     setattr(cls, "__delattr__", _make_delattr(keys, cls.__name__))  # noqa: B010
     if init_attributes is not None:
         post_init = hasattr(cls, "__post_init__")

@@ -42,7 +42,7 @@ from typed_session.mapping.mapper import Mapper, mapper_of
 from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.transaction import SessionTransaction, TransactionState
-from typed_session.unitofwork import plan_flush
+from typed_session.unitofwork import FlushPlan, plan_flush
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -674,16 +674,10 @@ class Session(Generic[BindT]):
             self._flushing = False
 
     def _flush(self) -> None:
-        """Plan, check, execute, and move the objects on: the unit of work, in order."""
+        """Load, plan, check, execute, and move the objects on: the unit of work, in order."""
         objects = self._objects
-        new = list(objects.new.items())  # in the order the objects were added
-        plan = plan_flush(
-            new,
-            list(objects.identity_map.modified),
-            list(objects.deleted.items()),
-            identity_map=objects.identity_map,
-            bind_for=self._bind_for,
-        )
+        self._load_expired_keys()
+        plan = self._plan()
         for state in plan.clean:
             lifecycle.mark_clean(state)
         if plan.empty:
@@ -695,3 +689,43 @@ class Session(Generic[BindT]):
             tx.fail(err)
             raise
         lifecycle.after_flush(objects, tx.records, outcome)
+
+    def _load_expired_keys(self) -> None:
+        """Load objects to update or delete whose primary key is expired (as the seed does).
+
+        They keep their values (a deleted object can be made transient and inserted
+        again), and a row that is gone is found before any write: ``ObjectDeletedError``.
+        """
+        objects = self._objects
+        for state in [*objects.deleted, *objects.identity_map.modified]:
+            expired = state.expired
+            if expired and not expired.isdisjoint(state.mapper.pk_keys):
+                self._owner.load_expired(state)
+
+    def _plan(self) -> FlushPlan:
+        """Plan the flush; a key conflict with a fully expired object checks its row first.
+
+        If that row is gone, the old object is dropped from the session as deleted and
+        the pending object takes the key (the seed's ``was_already_deleted``).
+        """
+        objects = self._objects
+        while True:
+            try:
+                return plan_flush(
+                    list(objects.new.items()),  # in the order the objects were added
+                    list(objects.identity_map.modified),
+                    list(objects.deleted.items()),
+                    identity_map=objects.identity_map,
+                    bind_for=self._bind_for,
+                )
+            except FlushError as conflict:
+                existing = conflict.existing
+                state = None if existing is None else instance_state(existing)
+                if state is None or state.expired is not state.mapper.column_key_set:
+                    raise
+                try:
+                    self._owner.load_expired(state)
+                except ObjectDeletedError:
+                    lifecycle.to_deleted(objects, self._autobegin().records, [state])
+                    continue
+                raise conflict from None

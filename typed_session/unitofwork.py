@@ -350,4 +350,5 @@ def _check_identity_conflict(
             f"persistent object {describe(existing.obj())} in this session; give the "
             "new object another key, or change the existing object instead",
             instance=obj,
+            existing=existing.obj(),
         )

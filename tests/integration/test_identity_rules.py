@@ -1,6 +1,6 @@
 """Identities, deletions and flush order as SQLAlchemy 2.x has them (issue 12).
 
-Items 2, 4, 6, 12, 13, 14, 15, 16, 17, 20 and 22, and the seed's message phrases.
+Items 2-6, 12-20 and 22, and the seed's message phrases.
 """
 
 from collections.abc import Iterator
@@ -20,6 +20,8 @@ from tests.integration.helpers import (
     table_of,
 )
 from typed_session import (
+    DetachedInstanceError,
+    FlushError,
     IdentityKey,
     Mapped,
     ObjectDeletedError,
@@ -28,6 +30,7 @@ from typed_session import (
     column,
     entity,
     instance_state,
+    make_transient,
     make_transient_to_detached,
 )
 
@@ -336,3 +339,112 @@ def test_get_one_and_make_transient_to_detached_use_sqlalchemys_words(
     session.add(user)
     with pytest.raises(InvalidRequestError, match=r"^Given object must be transient"):
         make_transient_to_detached(user)
+
+
+# -- items 3, 5, 18, 19: what a flush or a key change loads first ----------------------------
+
+
+def test_a_new_object_takes_the_key_of_an_expired_object_whose_row_is_gone(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    old = Nat(name="u1", value=1)
+    session.add(old)
+    session.commit()  # old is expired
+    with engine.begin() as conn:
+        conn.execute(table_of(Nat).delete())
+    new = Nat(name="u1", value=2)
+    session.add(new)
+
+    session.commit()
+
+    assert db_rows(engine, select(Nat.name, Nat.value)) == [("u1", 2)]
+    assert lifecycle(old) is ObjectState.DETACHED
+    assert instance_state(old).was_deleted
+    assert session.get(Nat, "u1") is new
+
+
+def test_a_new_object_with_the_key_of_a_live_expired_object_is_still_refused(
+    sessions: SessionFactory,
+) -> None:
+    session = sessions()
+    old = Nat(name="u1", value=1)
+    session.add(old)
+    session.commit()  # old is expired, its row still there
+    session.add(Nat(name="u1", value=2))
+    with pytest.raises(FlushError, match="conflicts with persistent object"):
+        session.flush()
+    assert session.is_active
+    assert old.value == 1
+
+
+def test_a_deleted_expired_object_keeps_its_values_and_can_be_inserted_again(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    nat = Nat(name="u1", value=7)
+    session.add(nat)
+    session.commit()  # expired
+    session.delete(nat)
+    session.commit()  # its DELETE loads it first
+
+    make_transient(nat)
+    assert nat.value == 7
+    session.add(nat)
+    session.commit()
+
+    assert db_rows(engine, select(Nat.name, Nat.value)) == [("u1", 7)]
+
+
+@pytest.mark.parametrize("change", ["delete", "update"])
+def test_flushing_an_expired_object_whose_row_is_gone_raises_object_deleted(
+    engine: Engine, sessions: SessionFactory, change: str
+) -> None:
+    session = sessions()
+    code = Code(code="a", status=1, note="n")
+    session.add(code)
+    session.commit()  # expired
+    with engine.begin() as conn:
+        conn.execute(table_of(Code).delete())
+    if change == "delete":
+        session.delete(code)
+    else:
+        code.note = "changed"
+
+    with pytest.raises(ObjectDeletedError, match=r"^Instance .* has been deleted"):
+        session.flush()
+
+
+def test_assigning_an_expired_primary_key_loads_the_old_one_first(
+    engine: Engine, sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    code = Code(code="a", status=1)
+    session.add(code)
+    session.commit()  # expired
+    capture.clear()
+
+    code.status = 2
+
+    assert len(sql_for(capture, "SELECT", Code)) == 1
+    assert code.code == "a"
+    session.commit()
+    assert db_rows(engine, select(Code.code, Code.status)) == [("a", 2)]
+
+
+def test_assigning_an_expired_primary_key_of_a_detached_object_is_refused(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    code = Code(code="a", status=1)
+    session.add(code)
+    session.commit()  # expired
+    session.close()  # detached
+
+    with pytest.raises(DetachedInstanceError, match=r"^Instance .* is not bound to a Session"):
+        code.status = 2
+
+    other = sessions()
+    other.add(code)
+    other.commit()
+    assert db_rows(engine, select(Code.code, Code.status)) == [("a", 1)]
