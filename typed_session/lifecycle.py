@@ -356,6 +356,10 @@ def after_flush(
     for state in outcome.updated:
         mark_clean(state)
     records.dirty.update(dict.fromkeys(outcome.updated))
+    for state, keys in outcome.stale.items():
+        obj = state.obj()
+        if obj is not None:  # values the UPDATE set by itself: load them on next read
+            expire(state, obj.__dict__, keys)
     to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)
 

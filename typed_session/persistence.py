@@ -47,6 +47,7 @@ class FlushOutcome:
         inserted: states whose INSERT ran, in order.
         identities: the identity of each inserted state, position by position.
         unloaded: attributes the database filled in but did not send back, per state.
+        stale: attributes an UPDATE changed by itself (``onupdate``), per state.
         updated: states whose UPDATE ran.
         rekeyed: states whose primary key changed: (identity before, identity after).
         deleted: states whose DELETE ran.
@@ -54,12 +55,22 @@ class FlushOutcome:
             second's row.
     """
 
-    __slots__ = ("deleted", "identities", "inserted", "rekeyed", "switched", "unloaded", "updated")
+    __slots__ = (
+        "deleted",
+        "identities",
+        "inserted",
+        "rekeyed",
+        "stale",
+        "switched",
+        "unloaded",
+        "updated",
+    )
 
     def __init__(self) -> None:
         self.inserted: list[InstanceState[Any]] = []
         self.identities: list[Identity] = []
         self.unloaded: dict[InstanceState[Any], frozenset[str]] = {}
+        self.stale: dict[InstanceState[Any], frozenset[str]] = {}
         self.updated: list[InstanceState[Any]] = []
         self.rekeyed: dict[InstanceState[Any], tuple[Identity, Identity]] = {}
         self.deleted: list[InstanceState[Any]] = []
@@ -251,6 +262,7 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
     pk_keys = mapper.pk_keys
     single_pk_param = mapper.pk_param_names[0] if mapper.single_pk else None
     pk_params = mapper.pk_params
+    onupdate_keys = mapper.onupdate_keys
     updated = outcome.updated
     # rows are unpacked, not read by field name: a tuple unpack costs less per row; the
     # outcome is filled as the parameters are (it is read only if every statement runs)
@@ -267,6 +279,10 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
             outcome.switched.append((state, takes_over))
             continue
         updated.append(state)
+        if onupdate_keys:
+            stale = onupdate_keys.difference(changes)
+            if stale:
+                outcome.stale[state] = stale
         if not changes.keys().isdisjoint(pk_keys):
             outcome.rekeyed[state] = (where, mapper.identity_changed(where, changes))
     for changed, params in groups.items():

@@ -85,6 +85,7 @@ class Mapper(Generic[_T]):
         "entity_clause",
         "get_statement",
         "load_keys",
+        "onupdate_keys",
         "pk_keys",
         "pk_param_names",
         "pk_where",
@@ -116,6 +117,13 @@ class Mapper(Generic[_T]):
         #: columns an INSERT cannot do without: NOT NULL, and no default to fall back on
         self.required_keys: tuple[str, ...] = tuple(
             a.key for a in self.columns.values() if not (a.database_generated or a.nullable)
+        )
+        #: columns that change on every UPDATE without the object saying so (Core's
+        #: ``onupdate``, or ``server_onupdate``): expired after an UPDATE of the row
+        self.onupdate_keys: frozenset[str] = frozenset(
+            a.key
+            for a in self.columns.values()
+            if a.column.onupdate is not None or a.column.server_onupdate is not None
         )
         self.by_column: Mapping[Column[Any], ColumnAttribute] = {
             a.column: a for a in self.columns.values()
