@@ -21,6 +21,7 @@ class SessionOptions(TypedDict, total=False):
 
     autoflush: bool
     expire_on_commit: bool
+    twophase: bool
     info: dict[Any, Any] | None
 
 
@@ -31,6 +32,7 @@ class SessionConfig(BaseModel):
 
     autoflush: StrictBool = True
     expire_on_commit: StrictBool = True
+    twophase: StrictBool = False
     info: dict[Any, Any] | None = None
 
 

@@ -121,13 +121,18 @@ class _Owner:
     def transaction_ended(self, transaction: SessionTransaction, /) -> None:
         session = self._session()
         if session is not None and session._transaction is transaction:
-            session._transaction = None
-            session._identity_map.transaction_begun = False
+            session._transaction = transaction.parent
+            session._identity_map.transaction_begun = transaction.parent is not None
 
-    def context_transaction(self, transaction: SessionTransaction | None, /) -> None:
+    def context_entered(self, transaction: SessionTransaction, /) -> None:
         session = self._session()
         if session is not None:
-            session._context_transaction = transaction
+            session._context_blocks.append(transaction)
+
+    def context_exited(self, transaction: SessionTransaction, /) -> None:
+        session = self._session()
+        if session is not None and transaction in session._context_blocks:
+            session._context_blocks.remove(transaction)
 
     def autobegin(self) -> None:
         session = self._session()
@@ -174,8 +179,8 @@ class Session(Generic[BindT]):
         self._deleted = objects.deleted
         self._transaction: SessionTransaction | None = None
         self._flushing = False
-        #: the transaction of the ``with session.begin():`` block being run, if any
-        self._context_transaction: SessionTransaction | None = None
+        #: the transactions whose ``with`` blocks are running, outermost first
+        self._context_blocks: list[SessionTransaction] = []
 
     def __repr__(self) -> str:
         return f"<Session {self.hash_key} bind={self.bind!r}>"
@@ -195,16 +200,26 @@ class Session(Generic[BindT]):
 
     @property
     def transaction(self) -> SessionTransaction | None:
-        """The transaction in progress, if one has begun."""
+        """The innermost transaction in progress (a SAVEPOINT inside one), if any."""
         return self._transaction
 
     def get_transaction(self) -> SessionTransaction | None:
-        """The transaction in progress, if one has begun."""
-        return self._transaction
+        """The root transaction in progress, if one has begun."""
+        tx = self._transaction
+        return None if tx is None else tx.chain()[-1]
+
+    def get_nested_transaction(self) -> SessionTransaction | None:
+        """The innermost SAVEPOINT in progress, if any."""
+        tx = self._transaction
+        return tx if tx is not None and tx.nested else None
 
     def in_transaction(self) -> bool:
         """Whether a transaction has begun (explicitly or by autobegin)."""
         return self._transaction is not None
+
+    def in_nested_transaction(self) -> bool:
+        """Whether a SAVEPOINT (``begin_nested()``) is in progress."""
+        return self.get_nested_transaction() is not None
 
     @property
     def is_active(self) -> bool:
@@ -212,12 +227,17 @@ class Session(Generic[BindT]):
         tx = self._transaction
         return tx is None or tx.state is TransactionState.ACTIVE
 
-    def begin(self) -> SessionTransaction:
+    def begin(self, *, nested: bool = False) -> SessionTransaction:
         """Begin the transaction explicitly; use it as a context manager to commit it.
+
+        Args:
+            nested: begin a SAVEPOINT instead (``begin_nested()``).
 
         Raises:
             InvalidRequestError: if a transaction is already in progress.
         """
+        if nested:
+            return self.begin_nested()
         if self._transaction is not None:
             raise InvalidRequestError(
                 "A transaction is already begun on this Session. Sessions begin one by "
@@ -235,15 +255,32 @@ class Session(Generic[BindT]):
         """
         tx = self._transaction
         if tx is None:
-            if self._context_transaction is not None:
+            if self._context_blocks:
                 raise InvalidRequestError(
                     "Can't operate on closed transaction inside context manager.  Please "
                     "complete the context manager before emitting further commands: the "
                     "transaction of this `with session.begin():` block was already "
                     "committed or rolled back inside it"
                 )
-            tx = self._transaction = SessionTransaction(self._owner)
+            tx = SessionTransaction(self._owner, twophase=self.config.twophase)
+            self._transaction = tx
             self._identity_map.transaction_begun = True
+        return tx
+
+    def begin_nested(self) -> SessionTransaction:
+        """Begin a SAVEPOINT; use it as a context manager to release or roll it back.
+
+        Pending changes are flushed first (into the enclosing transaction). Rolling the
+        returned transaction back undoes only what happened inside it, and expires only
+        the objects changed there; ``Session.rollback()`` still ends everything.
+
+        Raises:
+            PendingRollbackError: after a failed flush, until ``rollback()``.
+        """
+        self._active_transaction()
+        self.flush()
+        parent = self._active_transaction()
+        tx = self._transaction = SessionTransaction(self._owner, parent, nested=True)
         return tx
 
     def _active_transaction(self) -> SessionTransaction:
@@ -253,29 +290,40 @@ class Session(Generic[BindT]):
         return tx
 
     def commit(self) -> None:
-        """Flush, then commit the transaction (begun on demand), and expire objects.
+        """Flush, then commit the whole transaction (begun on demand), and expire objects.
+
+        Open SAVEPOINTs are released first.
 
         Raises:
             PendingRollbackError: after a failed flush, until ``rollback()``.
         """
-        self._autobegin().commit()
+        self._autobegin().chain()[-1].commit()
+
+    def prepare(self) -> None:
+        """Flush, then PREPARE the transaction: the first phase of a two-phase commit.
+
+        Raises:
+            InvalidRequestError: if the session was not created with ``twophase=True``.
+        """
+        self._autobegin().chain()[-1].prepare()
 
     def rollback(self) -> None:
-        """Roll back the transaction, if any, and restore objects as they were before it.
+        """Roll back the whole transaction, if any, and restore objects as before it.
 
         Objects added in the transaction become transient again, deleted ones return to
-        the session, and every persistent object is expired.
+        the session, and every persistent object is expired. To roll back only a
+        SAVEPOINT, call ``rollback()`` on what ``begin_nested()`` returned.
         """
         tx = self._transaction
         if tx is not None:
-            tx.rollback()
+            tx.chain()[-1].rollback()
 
     def close(self) -> None:
         """Expunge every object and end the transaction, releasing its connections."""
         self.expunge_all()
         tx = self._transaction
         if tx is not None:
-            tx.close()
+            tx.chain()[-1].close()
 
     def get_bind(self, entity: type[Any] | None = None) -> Engine | Connection:
         """The bind statements for ``entity`` (or any statement) run on.
@@ -428,7 +476,8 @@ class Session(Generic[BindT]):
     def expunge_all(self) -> None:
         """Remove every object from the session."""
         tx = self._transaction
-        lifecycle.detach_all(self._objects, () if tx is None else tx.records.deleted)
+        chain = [] if tx is None else tx.chain()
+        lifecycle.detach_all(self._objects, [s for t in chain for s in t.records.deleted])
 
     # -- reading ----------------------------------------------------------------------------
 

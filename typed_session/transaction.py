@@ -1,6 +1,7 @@
 """``SessionTransaction``: the session's transaction as a small, explicit state machine.
 
-A root transaction holds one Core connection and Core transaction per bind, and keeps
+A root transaction holds one Core connection and Core transaction per bind; a nested one
+(``begin_nested()``) a SAVEPOINT on each connection it uses. Each keeps
 ``TransactionRecords`` of what happened to objects inside it, so that a rollback can put
 the session back as it was (``lifecycle.restore_snapshot``) and a commit can finish the
 objects' lifecycles (``lifecycle.remove_snapshot``). ``snapshot()`` hands the records out
@@ -18,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, final
 
-from sqlalchemy.engine import Connection, Engine, Transaction
+from sqlalchemy.engine import Connection, Engine, Transaction, TwoPhaseTransaction
 from sqlalchemy.exc import (
     InvalidRequestError,
     PendingRollbackError,
@@ -30,6 +31,7 @@ from typed_session.lifecycle import (
     SessionObjects,
     Snapshot,
     TransactionRecords,
+    release_into,
     remove_snapshot,
     restore_snapshot,
 )
@@ -73,8 +75,12 @@ class TransactionOwner(Protocol):
         """The transaction is over: the session can begin another."""
         ...
 
-    def context_transaction(self, transaction: SessionTransaction | None, /) -> None:
-        """A ``with`` block of ``transaction`` begins (or, with ``None``, ends)."""
+    def context_entered(self, transaction: SessionTransaction, /) -> None:
+        """A ``with`` block of the transaction begins."""
+        ...
+
+    def context_exited(self, transaction: SessionTransaction, /) -> None:
+        """A ``with`` block of the transaction ends."""
         ...
 
 
@@ -107,13 +113,33 @@ class ConnectionBinding:
     owns_connection: bool
 
 
+#: which state each state may move to: the seed's state machine, written down
+_TRANSITIONS: dict[TransactionState, frozenset[TransactionState]] = {
+    TransactionState.ACTIVE: frozenset(
+        {
+            TransactionState.PREPARED,
+            TransactionState.COMMITTED,
+            TransactionState.DEACTIVE,
+            TransactionState.CLOSED,
+        }
+    ),
+    TransactionState.PREPARED: frozenset(
+        {TransactionState.COMMITTED, TransactionState.DEACTIVE, TransactionState.CLOSED}
+    ),
+    TransactionState.COMMITTED: frozenset({TransactionState.CLOSED}),
+    TransactionState.DEACTIVE: frozenset({TransactionState.CLOSED}),
+    TransactionState.CLOSED: frozenset(),
+}
+
+
 @final
 class SessionTransaction:
-    """One transaction of a ``Session``; see the module docstring.
+    """One transaction of a ``Session``: the root, or a SAVEPOINT inside it.
 
     Attributes:
         parent: the enclosing transaction (``None`` for the root).
-        nested: whether this is a SAVEPOINT (its rollback expires only what changed).
+        nested: whether this is a SAVEPOINT (``begin_nested()``).
+        twophase: whether the root commits in two phases (``prepare()`` first).
         state: where the transaction stands.
         records: what the transaction has done to objects so far.
     """
@@ -124,14 +150,25 @@ class SessionTransaction:
         parent: SessionTransaction | None = None,
         *,
         nested: bool = False,
+        twophase: bool = False,
     ) -> None:
+        if nested and parent is None:
+            raise InvalidRequestError(
+                "Can't start a SAVEPOINT transaction when no existing transaction is in "
+                "progress; begin one first"
+            )
         self._owner = owner
         self.parent = parent
         self.nested = nested
+        self.twophase = twophase and parent is None
         self.state = TransactionState.ACTIVE
         self.records = TransactionRecords()
         self._connections: dict[Engine | Connection, ConnectionBinding] = {}
         self._failure: BaseException | None = None
+        #: the SAVEPOINT begun inside this transaction, while it is open
+        self._child: SessionTransaction | None = None
+        if parent is not None:
+            parent._child = self
 
     @property
     def session(self) -> object:
@@ -139,7 +176,11 @@ class SessionTransaction:
         return self._owner.session
 
     def __repr__(self) -> str:
-        return f"<SessionTransaction {self.state.value}, {len(self._connections)} connection(s)>"
+        kind = "SAVEPOINT" if self.nested else "root"
+        return (
+            f"<SessionTransaction {kind} {self.state.value}, "
+            f"{len(self._connections)} connection(s)>"
+        )
 
     @property
     def is_active(self) -> bool:
@@ -154,6 +195,15 @@ class SessionTransaction:
     def snapshot(self) -> Snapshot:
         """What the transaction has inserted, updated, deleted and re-keyed so far."""
         return self.records.snapshot()
+
+    def chain(self) -> list[SessionTransaction]:
+        """This transaction and its parents, innermost first."""
+        out: list[SessionTransaction] = []
+        tx: SessionTransaction | None = self
+        while tx is not None:
+            out.append(tx)
+            tx = tx.parent
+        return out
 
     # -- state checks -----------------------------------------------------------------
 
@@ -173,7 +223,9 @@ class SessionTransaction:
             return
         match state:
             case TransactionState.ACTIVE:
-                raise InvalidRequestError(f"this transaction is active, not {allowed}")
+                raise InvalidRequestError(
+                    "This transaction is active; commit() or rollback() it first"
+                )
             case TransactionState.DEACTIVE:
                 raise PendingRollbackError(
                     "This Session's transaction has been rolled back due to a previous "
@@ -197,41 +249,100 @@ class SessionTransaction:
                     "This transaction is closed; the session begins a new one when next used"
                 )
 
+    def _move(self, state: TransactionState) -> None:
+        """Change state along the transition table (a wrong move is a bug here, not yours)."""
+        if state not in _TRANSITIONS[self.state]:
+            raise AssertionError(f"{self!r} cannot move to {state.value}")
+        self.state = state
+
     # -- connections ------------------------------------------------------------------
 
     def connection_for(self, bind: Engine | Connection) -> Connection:
-        """The connection for a bind, begun on first use."""
+        """The connection for a bind, begun on first use (a SAVEPOINT in a nested one)."""
         binding = self._connections.get(bind)
-        if binding is not None:
+        if binding is not None and self.state is TransactionState.ACTIVE:
             return binding.connection
         self.assert_active()
-        if isinstance(bind, Connection):
+        if binding is not None:
+            return binding.connection
+        if self.parent is not None:
+            conn = self.parent.connection_for(bind)
+            _begin_driver_transaction(conn)
+            binding = ConnectionBinding(conn, conn.begin_nested(), owns_connection=False)
+        elif isinstance(bind, Connection):
             if bind.in_transaction():
                 binding = ConnectionBinding(bind, None, owns_connection=False)
             else:
-                binding = ConnectionBinding(bind, bind.begin(), owns_connection=False)
+                binding = ConnectionBinding(bind, self._begin(bind), owns_connection=False)
         else:
             conn = bind.connect()
             try:
-                binding = ConnectionBinding(conn, conn.begin(), owns_connection=True)
+                binding = ConnectionBinding(conn, self._begin(conn), owns_connection=True)
             except BaseException:
                 conn.close()
                 raise
         self._connections[bind] = binding
         return binding.connection
 
+    def _begin(self, connection: Connection) -> Transaction:
+        if not self.twophase:
+            return connection.begin()
+        try:
+            return connection.begin_twophase()
+        except NotImplementedError:
+            raise InvalidRequestError(
+                f"two-phase commit is not available on {connection.dialect.name}: its "
+                "database or driver has no PREPARE TRANSACTION (XA). Create the Session "
+                "without twophase=True, or use PostgreSQL or MariaDB for this bind"
+            ) from None
+
     # -- ending -----------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Flush, then PREPARE every connection: the first phase of a two-phase commit.
+
+        Raises:
+            InvalidRequestError: if the session is not two-phase, or this is a SAVEPOINT.
+        """
+        if not self.twophase:
+            raise InvalidRequestError(
+                "'twophase' mode not enabled, or not root transaction; can't prepare. "
+                "Create the Session with twophase=True, and prepare the root transaction"
+            )
+        self._assert_state(TransactionState.ACTIVE)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Release inner SAVEPOINTs, flush, and PREPARE (two-phase roots only)."""
+        child = self._child
+        if child is not None:
+            child.commit()
+        self._owner.flush_before_commit()
+        if not self.twophase:
+            return
+        try:
+            for binding in self._connections.values():
+                if isinstance(binding.transaction, TwoPhaseTransaction):
+                    binding.transaction.prepare()
+        except BaseException:
+            self.rollback()
+            raise
+        self._move(TransactionState.PREPARED)
+
     def commit(self) -> None:
-        """Flush what is pending, commit every connection and finish object lifecycles.
+        """Commit (or, for a SAVEPOINT, release) after a flush, and finish object lifecycles.
+
+        Inner SAVEPOINTs are released first. A root commit expires objects (with
+        ``expire_on_commit``); a released SAVEPOINT hands its records to its parent.
 
         Raises:
             PendingRollbackError: after a failed flush.
-            InvalidRequestError: if the transaction is not active.
+            InvalidRequestError: if the transaction is committed or prepared elsewhere.
+            ResourceClosedError: if it is closed.
         """
         self._assert_state(TransactionState.ACTIVE, TransactionState.PREPARED)
-        owner = self._owner
-        owner.flush_before_commit()
+        if self.state is TransactionState.ACTIVE:
+            self._prepare()
         try:
             for binding in self._connections.values():
                 if binding.transaction is not None:
@@ -239,12 +350,19 @@ class SessionTransaction:
         except BaseException:
             self.rollback()
             raise
-        self.state = TransactionState.COMMITTED
-        remove_snapshot(owner.objects, self.records, expire_objects=owner.expire_on_commit)
+        self._move(TransactionState.COMMITTED)
+        if self.parent is not None:
+            release_into(self.parent.records, self.records)
+        else:
+            owner = self._owner
+            remove_snapshot(owner.objects, self.records, expire_objects=owner.expire_on_commit)
         self.close()
 
     def rollback(self) -> None:
-        """Roll back every connection and restore the session's objects to the snapshot.
+        """Roll back, and restore the session's objects from the records.
+
+        Inner SAVEPOINTs are rolled back first, each restoring what it did. A SAVEPOINT
+        expires only the objects changed inside it (the seed's ``dirty_only``).
 
         Raises:
             ResourceClosedError: if the transaction is closed.
@@ -253,13 +371,17 @@ class SessionTransaction:
         self._assert_state(
             TransactionState.ACTIVE, TransactionState.PREPARED, TransactionState.DEACTIVE
         )
+        child = self._child
+        if child is not None:
+            child.rollback()
         objects = self._owner.objects
-        if self.state in (TransactionState.ACTIVE, TransactionState.PREPARED):
+        if self.state is not TransactionState.DEACTIVE:
             try:
                 self._rollback_connections()
             finally:
+                self._move(TransactionState.DEACTIVE)
                 self._restore()
-        elif self.state is TransactionState.DEACTIVE and objects.has_changes():
+        elif objects.has_changes():
             # objects were added, deleted or changed after the failed flush rolled the
             # database back: like the seed, discard them and say so
             warnings.warn(
@@ -275,12 +397,15 @@ class SessionTransaction:
         restore_snapshot(self._owner.objects, self.records, dirty_only=self.nested)
 
     def fail(self, error: BaseException) -> None:
-        """Roll back underneath after a failed flush; the session then needs ``rollback()``."""
+        """Roll back underneath after a failed flush; the session then needs ``rollback()``.
+
+        A SAVEPOINT rolls back to itself only: the enclosing transaction keeps its work.
+        """
         self._failure = error
         try:
             self._rollback_connections()
         finally:
-            self.state = TransactionState.DEACTIVE
+            self._move(TransactionState.DEACTIVE)
             # the records stay: rollback() restores from them again, for objects
             # attached or added since the failure (the seed's rule)
             self._restore()
@@ -295,22 +420,34 @@ class SessionTransaction:
                     outer.rollback()
             elif tx.is_active:
                 tx.rollback()
-            else:
+            elif self.parent is None:
                 _rollback_failed_commit(binding)
+            else:
+                tx.rollback()  # a failed RELEASE: Core forgets the SAVEPOINT
 
     def close(self) -> None:
-        """Release the connections (rolling back what was not committed) and end."""
+        """Release the connections (rolling back what was not committed) and end.
+
+        Closing a closed transaction does nothing.
+        """
+        if self._closed():
+            return
+        child = self._child
+        if child is not None:
+            child.close()
         for binding in self._connections.values():
             if binding.owns_connection:
                 binding.connection.close()
             elif binding.transaction is not None and binding.transaction.is_active:
                 binding.transaction.rollback()
         self._connections.clear()
-        self.state = TransactionState.CLOSED
+        self._move(TransactionState.CLOSED)
+        if self.parent is not None and self.parent._child is self:
+            self.parent._child = None
         self._owner.transaction_ended(self)
 
     def __enter__(self) -> Self:
-        self._owner.context_transaction(self)
+        self._owner.context_entered(self)
         return self
 
     def __exit__(
@@ -319,7 +456,7 @@ class SessionTransaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._owner.context_transaction(None)
+        self._owner.context_exited(self)
         if self._closed():
             return  # committed or rolled back inside the block
         if exc_type is None:
@@ -334,6 +471,22 @@ class SessionTransaction:
 
     def _closed(self) -> bool:
         return self.state is TransactionState.CLOSED
+
+
+def _begin_driver_transaction(connection: Connection) -> None:
+    """Make sure the driver has really begun the transaction before a SAVEPOINT.
+
+    Python's ``sqlite3`` driver begins a transaction only before its first INSERT, UPDATE
+    or DELETE. A SAVEPOINT sent before that opens a transaction of its own, and releasing
+    it COMMITs everything, whatever the enclosing transaction does later. So on SQLite
+    the BEGIN the driver has not sent yet is sent here (SQLAlchemy's documented recipe,
+    applied only where it is needed).
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None and not getattr(driver, "in_transaction", True):
+        driver.execute("BEGIN")
 
 
 def _rollback_failed_commit(binding: ConnectionBinding) -> None:

@@ -128,6 +128,19 @@ def lifecycle_writes(name: str, tree: ast.Module) -> list[str]:
     return found
 
 
+#: what the transaction itself may send: its own BEGIN, where a driver has not sent it
+TRANSACTION_STATEMENTS = frozenset({"BEGIN"})
+
+
+def _transaction_control(name: str, call: ast.Call) -> bool:
+    first = call.args[0] if call.args else None
+    return (
+        name == "transaction.py"
+        and isinstance(first, ast.Constant)
+        and first.value in TRANSACTION_STATEMENTS
+    )
+
+
 def statement_executions(name: str, tree: ast.Module) -> list[str]:
     """Rule 2: statements executed outside ``persistence.py`` and ``loading.py``."""
     if name in ("persistence.py", "loading.py"):
@@ -140,8 +153,10 @@ def statement_executions(name: str, tree: ast.Module) -> list[str]:
             executes = method in EXECUTING_CALLS or (
                 method in EXECUTING_WITH_STATEMENT and bool(node.args)
             )
-            if executes and not (
-                isinstance(receiver, ast.Name) and receiver.id in DELEGATING_RECEIVERS
+            if (
+                executes
+                and not (isinstance(receiver, ast.Name) and receiver.id in DELEGATING_RECEIVERS)
+                and not _transaction_control(name, node)
             ):
                 found.append(f"{name}:{node.lineno} calls .{method}()")
     return found
@@ -270,6 +285,14 @@ def test_rule_2_catches_a_statement_outside_the_io_modules(source: str) -> None:
 )
 def test_rule_2_allows_delegation_and_reading_results(source: str) -> None:
     assert not statement_executions("session.py", ast.parse(source))
+
+
+def test_rule_2_lets_the_transaction_send_only_its_begin() -> None:
+    begin = "def f(driver):\n    driver.execute('BEGIN')\n"
+    other = "def f(driver):\n    driver.execute('DELETE FROM t')\n"
+    assert not statement_executions("transaction.py", ast.parse(begin))
+    assert statement_executions("transaction.py", ast.parse(other))
+    assert statement_executions("session.py", ast.parse(begin))
 
 
 @pytest.mark.parametrize(

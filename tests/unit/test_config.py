@@ -59,7 +59,7 @@ def test_unknown_option_with_suggestion() -> None:
     message = str(info.value)
     assert message.startswith("Session() got unknown option(s) 'autoflsh'")
     assert "did you mean 'autoflush'?" in message
-    assert "the options are: autoflush, expire_on_commit, info" in message
+    assert "the options are: autoflush, expire_on_commit, twophase, info" in message
 
 
 def test_unknown_option_without_close_match() -> None:
@@ -68,7 +68,7 @@ def test_unknown_option_without_close_match() -> None:
     message = str(info.value)
     assert message.startswith("sessionmaker() got unknown option(s) 'zzz'")
     assert "did you mean" not in message
-    assert "autoflush, expire_on_commit, info" in message
+    assert "autoflush, expire_on_commit, twophase, info" in message
 
 
 def test_every_unknown_option_is_named() -> None:
