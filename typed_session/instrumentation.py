@@ -40,8 +40,8 @@ class MappedAttribute(Generic[_T]):
     __slots__ = ("attribute", "column", "key")
 
     def __init__(self, attribute: ColumnAttribute) -> None:
-        self.attribute = attribute
-        self.key = attribute.key
+        self.attribute: ColumnAttribute = attribute
+        self.key: str = attribute.key
         self.column: Column[_T] = attribute.column
 
     @overload

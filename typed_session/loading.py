@@ -241,7 +241,7 @@ def execute(
 
 def _row_by_identity(
     connection: Connection, mapper: Mapper[Any], identity: Identity
-) -> Row[Any] | None:
+) -> Row[*tuple[object, ...]] | None:
     """The one SELECT by primary key: every column of the row, or ``None``."""
     return connection.execute(mapper.get_statement, mapper.pk_params(identity)).first()
 

@@ -20,9 +20,10 @@ from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
-from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result, ScalarResult
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoResultFound, UnboundExecutionError
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import TypeVarTuple, Unpack
@@ -146,7 +147,7 @@ class Session(Generic[BindT]):
         self.autoflush: bool = config.autoflush
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
-        self.hash_key = next(_ids)
+        self.hash_key: int = next(_ids)
         self._owner = owner = _Owner(self)
         self._identity_map = imap = IdentityMap(owner)
         self._objects = owner.objects = objects = lifecycle.SessionObjects(imap)
@@ -444,6 +445,15 @@ class Session(Generic[BindT]):
         *,
         execution_options: ExecutionOptions = None,
     ) -> Result[*_Ts]: ...
+
+    @overload
+    def execute(
+        self,
+        statement: UpdateBase,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> CursorResult[*tuple[Any, ...]]: ...
 
     @overload
     def execute(

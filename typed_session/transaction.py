@@ -124,8 +124,8 @@ class SessionTransaction:
         self._owner = owner
         self.parent = parent
         self.nested = nested
-        self.state = TransactionState.ACTIVE
-        self.records = TransactionRecords()
+        self.state: TransactionState = TransactionState.ACTIVE
+        self.records: TransactionRecords = TransactionRecords()
         self._connections: dict[Engine | Connection, ConnectionBinding] = {}
         self._failure: BaseException | None = None
 

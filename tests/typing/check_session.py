@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, assert_type
 
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
     Result,
     Row,
     ScalarResult,
+    Select,
     Table,
     create_engine,
+    delete,
+    insert,
     select,
+    text,
+    update,
 )
 
 from typed_session import (
@@ -66,6 +72,12 @@ def queries(session: Session[Engine], u: User) -> None:
     assert_type(object_session(u), Session[Any] | None)
     session.add(u)
     session.add_all([u, User(name="y")])
+    # DML without RETURNING gives Core's CursorResult, so that rowcount is there
+    assert_type(session.execute(update(User).values(name="z")), CursorResult[*tuple[Any, ...]])
+    assert_type(session.execute(update(User).values(name="z")).rowcount, int)
+    assert_type(session.execute(delete(User).where(User.id == 1)).rowcount, int)
+    assert_type(session.execute(insert(User).values(name="z")).rowcount, int)
+    assert_type(session.execute(text("select 1")), Result[*tuple[Any, ...]])
     session.delete(u)
     session.flush()
     session.commit()
@@ -82,9 +94,18 @@ def introspection(u: User) -> None:
     assert_type(mapper.class_, type[User])
     assert_type(mapper.pk_keys, tuple[str, ...])
     assert_type(mapper.attribute_keys, tuple[str, ...])
+    assert_type(mapper.select_statement, Select[*tuple[object, ...]])
     key = state.key
     if key is not None:
         assert_type(key.entity, type[User])
+        assert_type(key.primary_key, tuple[Hashable, ...])
+        assert_type(key.identity_token, Hashable)
+
+
+def identity_map_keys(session: Session[Engine]) -> None:
+    assert_type(session.identity_map.keys(), list[IdentityKey[object]])
+    for key in session.identity_map:
+        assert_type(key, IdentityKey[object])
 
 
 def rejected(engine: Engine, session: Session[Engine]) -> None:
@@ -97,3 +118,9 @@ def rejected(engine: Engine, session: Session[Engine]) -> None:
     count: int = session.scalar(select(User.id))  # type: ignore[assignment]
     names: Sequence[int] = session.scalars(select(User.name)).all()  # type: ignore[assignment]
     print(count, names)
+    # a text() statement may or may not be DML: its result is a plain Result
+    _ = session.execute(text("delete from t")).rowcount  # type: ignore[attr-defined]
+    # no Any: a primary-key value is a Hashable, not whatever the caller wants
+    key = IdentityKey(User, (1,))
+    pk: int = key.primary_key[0]  # type: ignore[assignment]
+    print(pk)

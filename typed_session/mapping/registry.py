@@ -61,7 +61,7 @@ class Registry:
     """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
 
     def __init__(self, metadata: MetaData | None = None) -> None:
-        self.metadata = MetaData() if metadata is None else metadata
+        self.metadata: MetaData = MetaData() if metadata is None else metadata
         self._mappers: dict[type[Any], Mapper[Any]] = {}
 
     @property
