@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, select
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Mapped as OrmMapped  # what a user migrating from the ORM writes
 
 from typed_session import (
     ColumnAttribute,
@@ -411,6 +412,31 @@ def test_annotation_that_is_not_mapped() -> None:
     message = str(info.value)
     assert "Mapped[int]" in message
     assert "ClassVar" in message
+
+
+def test_annotation_that_is_not_mapped_names_a_generic_type_as_written() -> None:
+    with pytest.raises(ArgumentError, match=r"Plain\.tags is annotated list\[str\]") as info:
+
+        @entity(Registry(), table="m_plain_generic")
+        class Plain:
+            id: Mapped[int] = column(primary_key=True)
+            tags: list[str]
+
+    assert "write Mapped[list[str]]" in str(info.value)
+
+
+def test_sqlalchemy_orm_mapped_names_the_right_import() -> None:
+    with pytest.raises(ArgumentError, match=r"Orm\.name is annotated with SQLAlchemy's") as info:
+
+        @entity(Registry(), table="m_orm_mapped")
+        class Orm:
+            id: Mapped[int] = column(primary_key=True)
+            name: OrmMapped[str]
+
+    message = str(info.value)
+    assert "sqlalchemy.orm.Mapped[str]" in message
+    assert "from typed_session import Mapped" in message
+    assert "Mapped[Mapped" not in message
 
 
 def test_unknown_python_type_without_column_type() -> None:

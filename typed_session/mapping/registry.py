@@ -126,14 +126,36 @@ def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
         if origin is typing.ClassVar:
             continue
         if origin is not Mapped:
-            raise ArgumentError(
-                f"{cls.__name__}.{key} is annotated {tp!r}, which is neither Mapped[...] nor "
-                f"ClassVar[...]: write Mapped[{getattr(tp, '__name__', tp)}] to map it to a "
-                "column, or ClassVar[...] for a plain class attribute"
-            )
+            raise _not_mapped(cls, key, tp, origin)
         (inner,) = typing.get_args(tp)
         fields.append((key, inner))
     return fields
+
+
+def _not_mapped(cls: type[Any], key: str, tp: object, origin: object) -> ArgumentError:
+    """The error for an annotation that is not ``typed_session.Mapped[...]``."""
+    if _is_sqlalchemy_orm_mapped(origin):
+        (inner,) = typing.get_args(tp) or ("...",)
+        return ArgumentError(
+            f"{cls.__name__}.{key} is annotated with SQLAlchemy's own "
+            f"sqlalchemy.orm.Mapped[{_type_name(inner)}]; typed_session entities use "
+            "typed_session.Mapped: import it with `from typed_session import Mapped` instead "
+            "of `from sqlalchemy.orm import Mapped`"
+        )
+    return ArgumentError(
+        f"{cls.__name__}.{key} is annotated {_type_name(tp)}, which is neither Mapped[...] "
+        f"nor ClassVar[...]: write Mapped[{_type_name(tp)}] to map it to a column, or "
+        "ClassVar[...] for a plain class attribute"
+    )
+
+
+def _is_sqlalchemy_orm_mapped(origin: object) -> bool:
+    """Whether an annotation's origin is ``sqlalchemy.orm.Mapped`` (without importing the ORM)."""
+    return (
+        isinstance(origin, type)
+        and origin.__name__ == "Mapped"
+        and origin.__module__.startswith("sqlalchemy.orm")
+    )
 
 
 def _own_annotation_order(cls: type[Any]) -> list[str]:
@@ -161,7 +183,10 @@ def _class_value(cls: type[Any], key: str) -> object:
 
 
 def _type_name(tp: object) -> str:
-    return getattr(tp, "__name__", repr(tp))
+    """How a type is written in the source: ``int``, ``list[int]``, ``str | None``."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
 
 
 def _build_column(
@@ -181,7 +206,7 @@ def _build_column(
     if nullable and not optional:
         raise ArgumentError(
             f"{cls.__name__}.{key} is nullable but annotated Mapped[{_type_name(python_type)}]; "
-            f"annotate it Mapped[{getattr(python_type, '__name__', python_type)} | None] so "
+            f"annotate it Mapped[{_type_name(python_type)} | None] so "
             "that reading it can yield None"
         )
     args: list[Any] = []
