@@ -51,7 +51,12 @@ __all__ = [
     "object_session",
 ]
 
-BindT = TypeVarDefault("BindT", bound=Engine | Connection, default=Engine)
+#: the bind a session was made with; covariant (``bind`` is read-only), so that a
+#: ``Session[Engine]`` and a ``Session[Connection]`` are both a ``Session`` (the default,
+#: ``Session[Engine | Connection]``)
+BindT = TypeVarDefault(
+    "BindT", bound=Engine | Connection, default=Engine | Connection, covariant=True
+)
 _O = TypeVar("_O")
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -76,16 +81,16 @@ class _Owner:
 
     __slots__ = ("__weakref__", "_session", "objects")
 
-    def __init__(self, session: Session[Any]) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = weakref.ref(session)
         #: set by the session once its objects exist (they need this owner first)
         self.objects: lifecycle.SessionObjects
 
     @property
-    def session(self) -> Session[Any] | None:
+    def session(self) -> Session | None:
         return self._session()
 
-    def _live(self) -> Session[Any]:
+    def _live(self) -> Session:
         session = self._session()
         if session is None:
             raise InvalidRequestError(
@@ -142,7 +147,7 @@ class Session(Generic[BindT]):
                 "with sqlalchemy.create_engine(url)"
             )
         config: SessionConfig = validate_options("Session", dict(options))
-        self.bind: BindT | None = bind
+        self._bind: BindT | None = bind
         self.config = config
         self.autoflush: bool = config.autoflush
         self.expire_on_commit: bool = config.expire_on_commit
@@ -161,6 +166,11 @@ class Session(Generic[BindT]):
 
     def __repr__(self) -> str:
         return f"<Session {self.hash_key} bind={self.bind!r}>"
+
+    @property
+    def bind(self) -> BindT | None:
+        """The ``Engine`` or ``Connection`` the session was made with (read-only)."""
+        return self._bind
 
     def __enter__(self) -> Self:
         return self
@@ -687,7 +697,7 @@ def make_transient_to_detached(instance: object) -> None:
     lifecycle.to_detached_from_transient(state, ident)
 
 
-def object_session(instance: object) -> Session[Any] | None:
+def object_session(instance: object) -> Session | None:
     """The session an object belongs to, or ``None``.
 
     Raises:

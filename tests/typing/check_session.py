@@ -47,7 +47,31 @@ def construction() -> None:
         assert_type(Session(conn), Session[Connection])
     with Session(engine) as s:
         assert_type(s, Session[Engine])
-    assert_type(Session(), Session[Engine])
+    assert_type(Session(), Session[Engine | Connection])
+
+
+def either_bind(engine: Engine, conn: Connection) -> None:
+    # a bare Session annotation is Session[Engine | Connection]: it takes both binds
+    by_engine: Session = Session(engine)
+    by_connection: Session = Session(conn)
+    print(by_engine, by_connection)
+    # covariant: a Session[Engine] is a Session[Engine | Connection]
+    sessions: list[Session[Engine | Connection]] = [Session(engine), Session(conn)]
+    assert_type(sessions, list[Session[Engine | Connection]])
+    engine_session = Session(engine)
+    assert_type(engine_session.bind, Engine | None)
+    assert_type(Session(conn).bind, Connection | None)
+
+
+def takes_any_session(session: Session) -> Connection:
+    assert_type(session, Session[Engine | Connection])
+    assert_type(session.bind, Engine | Connection | None)
+    return session.connection()
+
+
+def pass_either(engine: Engine, conn: Connection) -> None:
+    takes_any_session(Session(engine))
+    takes_any_session(Session(conn))
 
 
 def queries(session: Session[Engine], u: User) -> None:
@@ -69,7 +93,10 @@ def queries(session: Session[Engine], u: User) -> None:
         assert_type(same, Session[Engine])
     assert_type(session.begin(), SessionTransaction)
     assert_type(session.connection(), Connection)
-    assert_type(object_session(u), Session[Any] | None)
+    found = object_session(u)
+    assert_type(found, Session[Engine | Connection] | None)
+    if found is not None:
+        assert_type(found.bind, Engine | Connection | None)
     session.add(u)
     session.add_all([u, User(name="y")])
     # DML without RETURNING gives Core's CursorResult, so that rowcount is there
@@ -113,6 +140,10 @@ def rejected(engine: Engine, session: Session[Engine]) -> None:
     Session(engine, autoflsh=True)  # type: ignore[call-arg]
     Session(engine, expire_on_commit=1)  # type: ignore[arg-type]
     Session("sqlite://")  # type: ignore[arg-type]
+    session.bind = None  # type: ignore[misc]  # read-only
+    # covariance goes one way: a session of either bind is not a Session[Engine]
+    engine_only: Session[Engine] = Session(session.connection())  # type: ignore[arg-type]
+    print(engine_only)
     _ = session.get(User, 1).name  # type: ignore[union-attr]
     _ = session.get_one(User, 1).nam  # type: ignore[attr-defined]
     count: int = session.scalar(select(User.id))  # type: ignore[assignment]
