@@ -461,7 +461,34 @@ def test_unknown_python_type_with_column_type_is_fine() -> None:
 
 def test_default_and_default_factory_together() -> None:
     with pytest.raises(ArgumentError, match=r"default= or default_factory=, not both"):
-        column(default=1, default_factory=list)
+        column(default=1, default_factory=list)  # type: ignore[call-overload]  # refused
+
+
+def test_a_callable_default_is_refused_with_the_way_out() -> None:
+    # the constructor would store the function itself as the attribute's value
+    with pytest.raises(ArgumentError, match=r"default=datetime\.now\) got a callable") as info:
+        column(default=datetime.datetime.now)
+
+    assert "default_factory=datetime.now" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [[], {}, set()], ids=["list", "dict", "set"])
+def test_a_mutable_default_is_refused_with_the_way_out(value: object) -> None:
+    # one list in the generated __init__'s defaults would be shared by every object
+    kind = type(value).__name__
+    with pytest.raises(ArgumentError, match=rf"one mutable {kind} between every object") as info:
+        column(default=value)
+
+    assert f"default_factory={kind}" in str(info.value)
+
+
+def test_a_plain_class_value_default_is_checked_like_column_default() -> None:
+    with pytest.raises(ArgumentError, match=r"mutable list"):
+
+        @entity(Registry(), table="m_plain_list")
+        class PlainList:
+            id: Mapped[int] = column(primary_key=True)
+            tags: Mapped[list[int]] = []  # type: ignore[assignment]  # noqa: RUF012 -- refused
 
 
 def test_table_name_defined_twice_in_one_registry() -> None:

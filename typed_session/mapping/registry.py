@@ -281,6 +281,7 @@ def _map_class(
     for key, inner in fields:
         raw = _class_value(cls, key)
         spec = raw if isinstance(raw, ColumnSpec) else column(default=raw)
+        assert isinstance(spec, ColumnSpec)  # what column() makes, typed Mapped[T]
         table_column: Column[Any] | None = None
         if existing is not None:
             table_column = existing.c.get(key)
