@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -25,6 +26,7 @@ from typed_session import (
     column,
     entity,
     inspect_entity,
+    mixin,
 )
 
 
@@ -558,6 +560,7 @@ def test_not_null_column_annotated_optional_is_allowed() -> None:
 
 
 def test_column_spec_on_a_mixin_is_honoured() -> None:
+    @mixin
     class HasId:
         id: Mapped[int] = column(primary_key=True, init=False)
 
@@ -568,7 +571,112 @@ def test_column_spec_on_a_mixin_is_honoured() -> None:
     assert inspect_entity(Mixed).pk_keys == ("id",)
 
 
+def test_mixin_attributes_come_first_and_keyword_only_as_the_checkers_see_them() -> None:
+    @mixin
+    class Stamped:
+        version: Mapped[int] = column(default=1)
+
+    @entity(Registry(), table="m_stamped", kw_only=False)
+    class Doc(Stamped):
+        id: Mapped[int] = column(primary_key=True)
+        title: Mapped[str]
+
+    params = inspect.signature(Doc.__init__).parameters
+    assert list(params) == ["self", "id", "title", "version"]
+    assert params["version"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["id"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    doc = Doc(1, "t")
+    assert (doc.id, doc.title, doc.version) == (1, "t", 1)
+
+
+def test_attributes_of_a_plain_base_class_are_refused_with_the_way_out() -> None:
+    # mapped at run time but invisible to both type checkers: refused
+    class HasId:
+        id: Mapped[int] = column(primary_key=True, init=False)
+
+    with pytest.raises(ArgumentError, match=r"Plain inherits the Mapped attribute 'id'") as info:
+
+        @entity(Registry(), table="m_plain_base")
+        class Plain(HasId):
+            name: Mapped[str]
+
+    assert "Decorate HasId with @typed_session.mixin" in str(info.value)
+
+
+def test_a_plain_subclass_of_a_mixin_is_not_a_mixin() -> None:
+    @mixin
+    class HasId:
+        id: Mapped[int] = column(primary_key=True, init=False)
+
+    class HasName(HasId):
+        name: Mapped[str]
+
+    with pytest.raises(ArgumentError, match=r"from HasName, a plain class"):
+
+        @entity(Registry(), table="m_plain_sub")
+        class Named(HasName):
+            pass
+
+
 # -- the generated __init__ ---------------------------------------------------------------
+
+
+def test_a_user_written_init_is_kept() -> None:
+    @entity(Registry(), table="m_own_init")
+    class Person:
+        id: Mapped[int] = column(primary_key=True, init=False)
+        name: Mapped[str]
+
+        def __init__(self, first: str, last: str) -> None:
+            self.name = f"{first} {last}"
+
+    assert Person("Ada", "Lovelace").name == "Ada Lovelace"
+    with pytest.raises(TypeError):
+        Person(name="x")  # type: ignore[call-arg]  # the generated one would take this
+
+
+# -- dataclasses' functions and pattern matching ----------------------------------------
+
+
+@entity(Registry(), table="m_dc_points", kw_only=False)
+class DcPoint:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    x: Mapped[int]
+    y: Mapped[int] = column(default=0)
+    label: Mapped[str | None] = column(default=None, kw_only=True)
+
+
+def test_dataclasses_fields_lists_the_mapped_attributes_in_declaration_order() -> None:
+    fields = dataclasses.fields(DcPoint)
+
+    assert [f.name for f in fields] == ["id", "x", "y", "label"]
+    assert [f.init for f in fields] == [False, True, True, True]
+    assert [f.kw_only for f in fields] == [False, False, False, True]
+    assert fields[2].default == 0
+    assert not any(f.compare for f in fields)  # entities compare by identity
+    assert dataclasses.is_dataclass(DcPoint)
+
+
+def test_dataclasses_asdict_and_replace_work_on_an_entity() -> None:
+    p = DcPoint(1, 2, label="a")
+    p.id = 7
+
+    assert dataclasses.asdict(p) == {"id": 7, "x": 1, "y": 2, "label": "a"}
+    moved = dataclasses.replace(p, y=5)
+    # a new, transient object: init=False attributes are not copied, as in dataclasses
+    assert moved is not p
+    assert (moved.x, moved.y, moved.label) == (1, 5, "a")
+    assert "id" not in moved.__dict__
+
+
+def test_match_args_are_the_positional_constructor_parameters() -> None:
+    assert DcPoint.__match_args__ == ("x", "y")
+    assert User.__match_args__ == ()  # keyword-only constructor
+    match DcPoint(3, 4):
+        case DcPoint(3, y):
+            assert y == 4
+        case _:
+            pytest.fail("positional class pattern did not match")
 
 
 def test_init_is_keyword_only_by_default() -> None:
@@ -815,7 +923,7 @@ def test_entity_inheriting_from_an_entity_is_refused_with_the_way_out() -> None:
     class Base:
         id: Mapped[int] = column(primary_key=True, init=False)
 
-    with pytest.raises(ArgumentError, match="plain \\(undecorated\\) mixin"):
+    with pytest.raises(ArgumentError, match=r"decorated with @typed_session\.mixin"):
 
         @entity(reg, table="m_inh_child")
         class Child(Base):

@@ -30,9 +30,12 @@ from typed_session.instrumentation import MappedAttribute, install
 from .fields import MISSING, ColumnSpec, Mapped, column
 from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper
 
-__all__ = ["Registry", "entity"]
+__all__ = ["MIXIN_ATTR", "Registry", "entity", "mixin"]
 
 _E = TypeVar("_E")
+
+#: set on a class by ``@mixin``, in its own ``__dict__``
+MIXIN_ATTR = "__typed_session_mixin__"
 
 #: Python type -> the Core type a column of it gets when column() names none. ``str`` gets
 #: a length because MariaDB/MySQL cannot create a VARCHAR without one; ``Decimal`` a
@@ -168,7 +171,7 @@ def _own_annotation_order(cls: type[Any]) -> list[str]:
 
 
 def _class_value(cls: type[Any], key: str) -> object:
-    """What the class body (or a plain mixin's) assigned to an annotated attribute."""
+    """What the class body (or a ``@mixin``'s) assigned to an annotated attribute."""
     for base in cls.__mro__:
         if key in base.__dict__:
             value = base.__dict__[key]
@@ -176,10 +179,32 @@ def _class_value(cls: type[Any], key: str) -> object:
                 raise ArgumentError(
                     f"{cls.__name__} inherits the mapped attribute {key!r} from the entity "
                     f"{base.__name__}; entity inheritance is not supported yet. Put the "
-                    "shared attributes on a plain (undecorated) mixin class instead"
+                    "shared attributes on a class decorated with @typed_session.mixin instead"
                 )
             return value
     return MISSING
+
+
+def _declared_in_mixin(cls: type[Any], key: str) -> bool:
+    """Whether ``key`` is declared by a ``@mixin`` base rather than by ``cls`` itself.
+
+    Raises:
+        ArgumentError: if a plain base class declares it: the type checkers would not
+            see it in the constructor, although it would be mapped.
+    """
+    for base in cls.__mro__:
+        if key in inspect.get_annotations(base):
+            if base is cls or MAPPER_ATTR in base.__dict__:
+                return False  # an entity base is refused, with its own message, later
+            if MIXIN_ATTR in base.__dict__:
+                return True
+            raise ArgumentError(
+                f"{cls.__name__} inherits the Mapped attribute {key!r} from {base.__name__}, "
+                "a plain class: type checkers do not see a plain base's fields in "
+                f"{cls.__name__}'s constructor. Decorate {base.__name__} with "
+                "@typed_session.mixin (from typed_session import mixin)"
+            )
+    return False
 
 
 def _type_name(tp: object) -> str:
@@ -264,6 +289,23 @@ def entity(
     return decorate
 
 
+@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(column,))
+def mixin(cls: type[_E], /) -> type[_E]:
+    """Mark a class whose ``Mapped`` attributes entities inherit: ``@mixin class HasId: ...``.
+
+    The type checkers then see the mixin's attributes in each entity's constructor
+    (keyword-only unless ``column(kw_only=False)``), as they are at run time. A plain
+    base class's attributes would be mapped but invisible to them, so ``@entity``
+    refuses those. A mixin is not an entity: it has no table and no constructor of its
+    own; only the entities built on it are instantiated.
+
+    Returns:
+        The class, marked.
+    """
+    setattr(cls, MIXIN_ATTR, True)
+    return cls
+
+
 def _map_class(
     cls: type[_E], registry: Registry, table: str | Table | None, *, kw_only: bool, init: bool
 ) -> type[_E]:
@@ -279,6 +321,7 @@ def _map_class(
     attributes: dict[str, ColumnAttribute] = {}
     columns: list[Column[Any]] = []
     for key, inner in fields:
+        from_mixin = _declared_in_mixin(cls, key)
         raw = _class_value(cls, key)
         spec = raw if isinstance(raw, ColumnSpec) else column(default=raw)
         assert isinstance(spec, ColumnSpec)  # what column() makes, typed Mapped[T]
@@ -301,7 +344,7 @@ def _map_class(
             default_factory=spec.default_factory,
             init=spec.init,
             repr=spec.repr,
-            kw_only=kw_only if spec.kw_only is None else spec.kw_only,
+            kw_only=spec.kw_only if spec.kw_only is not None else (kw_only or from_mixin),
         )
     if existing is None:
         name = table if isinstance(table, str) else cls.__name__.lower()
@@ -322,7 +365,7 @@ def _map_class(
     }
     mapper = Mapper(cls, mapped_table, ordered, registry)
     # the constructor takes attributes in annotation order, as the type checkers see it
-    install(cls, mapper, list(attributes.values()) if init else None)
+    install(cls, mapper, list(attributes.values()), init=init)
     setattr(cls, MAPPER_ATTR, mapper)
     registry._register(mapper)
     return cls
