@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    union_all,
     update,
 )
 
@@ -105,6 +106,14 @@ def queries(session: Session[Engine], u: User) -> None:
     assert_type(session.execute(delete(User).where(User.id == 1)).rowcount, int)
     assert_type(session.execute(insert(User).values(name="z")).rowcount, int)
     assert_type(session.execute(text("select 1")), Result[*tuple[Any, ...]])
+    # entities in RETURNING and set operations come back as objects, typed so
+    assert_type(session.scalars(insert(User).returning(User)).all(), Sequence[User])
+    assert_type(session.scalars(update(User).values(name="z").returning(User)), ScalarResult[User])
+    assert_type(session.scalars(delete(User).returning(User)).one(), User)
+    assert_type(
+        session.execute(update(User).values(name="z").returning(User.id, User)), Result[int, User]
+    )
+    assert_type(session.scalars(union_all(select(User), select(User))).all(), Sequence[User])
     session.delete(u)
     session.flush()
     session.commit()
