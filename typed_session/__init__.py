@@ -26,6 +26,7 @@ from typed_session.mapping.mapper import Mapper as Mapper
 from typed_session.mapping.mapper import inspect_entity as inspect_entity
 from typed_session.mapping.registry import Registry as Registry
 from typed_session.mapping.registry import entity as entity
+from typed_session.mapping.registry import mixin as mixin
 from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
@@ -69,5 +70,6 @@ __all__ = [
     "instance_state",
     "make_transient",
     "make_transient_to_detached",
+    "mixin",
     "object_session",
 ]

@@ -1,6 +1,6 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
-Core's public API covers almost all the package needs. Five things it does not offer
+Core's public API covers almost all the package needs. Six things it does not offer
 publicly, and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
@@ -9,9 +9,11 @@ breaks in one place and says which:
    apart from ``select(users_table)``;
 2. ``ClauseElement._annotations`` reads that mark back;
 3. ``Select._raw_columns`` is where the mark survives (``column_descriptions`` drops it);
-4. ``sqlalchemy.engine.result.SimpleResultMetaData`` (not exported) describes the columns
+4. ``UpdateBase._returning`` is the same for ``insert/update/delete(...).returning(...)``
+   (``returning_column_descriptions`` drops it too);
+5. ``sqlalchemy.engine.result.SimpleResultMetaData`` (not exported) describes the columns
    of a result made of loaded objects;
-5. ``IteratorResult(..., _source_supports_scalars=True)`` lets ``scalars()`` yield those
+6. ``IteratorResult(..., _source_supports_scalars=True)`` lets ``scalars()`` yield those
    objects as they are, without wrapping each in a one-element row.
 """
 
@@ -20,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import FromClause, Select
+from sqlalchemy import FromClause, Select, UpdateBase
 from sqlalchemy.engine import IteratorResult, Result
 from sqlalchemy.engine.result import SimpleResultMetaData
 
-__all__ = ["annotate", "annotations_of", "object_result", "raw_columns"]
+__all__ = ["annotate", "annotations_of", "object_result", "raw_columns", "returning_columns"]
 
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
 
@@ -43,6 +45,11 @@ def annotations_of(element: object) -> Mapping[str, Any]:
 def raw_columns(statement: Select[Any]) -> Sequence[Any]:
     """What was passed to ``select(...)``, in order, annotations intact."""
     return statement._raw_columns
+
+
+def returning_columns(statement: UpdateBase) -> Sequence[Any]:
+    """What was passed to ``.returning(...)``, in order, annotations intact (empty if none)."""
+    return statement._returning
 
 
 def object_result(

@@ -7,7 +7,7 @@ option fails at once with the option's name, instead of misbehaving later.
 from __future__ import annotations
 
 import difflib
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 
@@ -28,7 +28,7 @@ class SessionOptions(TypedDict, total=False):
 class SessionConfig(BaseModel):
     """The session options after validation. Frozen: change one by making a new one."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     autoflush: StrictBool = True
     expire_on_commit: StrictBool = True

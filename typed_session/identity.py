@@ -14,7 +14,7 @@ objects are held strongly by their state until they are flushed.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
@@ -45,8 +45,8 @@ class IdentityKey(Generic[_O_co]):
     """
 
     entity: type[_O_co]
-    primary_key: tuple[Any, ...]
-    identity_token: Any = None
+    primary_key: tuple[Hashable, ...]
+    identity_token: IdentityToken = None
 
 
 @final
@@ -83,7 +83,7 @@ class IdentityMap:
         self._sweep_at = _SWEEP_MIN
         #: whether the owning session has a transaction: the first change to a persistent
         #: object begins one (autobegin) when it has not, and this check costs nothing
-        self.transaction_begun = False
+        self.transaction_begun: bool = False
 
     @property
     def owner(self) -> StateOwner | None:
@@ -233,10 +233,10 @@ class IdentityMap:
     def __len__(self) -> int:
         return len(self.all_states())
 
-    def __iter__(self) -> Iterator[IdentityKey[Any]]:
+    def __iter__(self) -> Iterator[IdentityKey[object]]:
         return iter(self.keys())
 
-    def keys(self) -> list[IdentityKey[Any]]:
+    def keys(self) -> list[IdentityKey[object]]:
         """The identity keys of every live object."""
         return [k for st in self.all_states() if (k := st.key) is not None]
 

@@ -13,6 +13,7 @@ state, so the flush knows which columns changed.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
@@ -22,6 +23,7 @@ from sqlalchemy import Column
 from typed_session._typing import MISSING
 from typed_session.exc import DetachedInstanceError, UnsetAttributeError
 from typed_session.lifecycle import record_change, unexpire
+from typed_session.mapping.fields import Mapped
 from typed_session.state import STATE_ATTR
 
 if TYPE_CHECKING:
@@ -40,8 +42,8 @@ class MappedAttribute(Generic[_T]):
     __slots__ = ("attribute", "column", "key")
 
     def __init__(self, attribute: ColumnAttribute) -> None:
-        self.attribute = attribute
-        self.key = attribute.key
+        self.attribute: ColumnAttribute = attribute
+        self.key: str = attribute.key
         self.column: Column[_T] = attribute.column
 
     @overload
@@ -207,16 +209,47 @@ def _make_repr(keys: tuple[str, ...]) -> Callable[[object], str]:
     return __repr__
 
 
+def _dataclass_fields(
+    cls: type[Any], fields: list[ColumnAttribute]
+) -> tuple[dict[str, dataclasses.Field[Any]], tuple[str, ...]]:
+    """The ``__dataclass_fields__`` and ``__match_args__`` a dataclass of these fields has.
+
+    Made by ``dataclasses`` itself (a throwaway dataclass with the same fields, no
+    methods), so that ``dataclasses.fields()``, ``asdict()`` and ``replace()`` read them
+    as they read any dataclass's, without our code naming their private parts.
+    """
+    specs: list[tuple[str, object, dataclasses.Field[Any]]] = []
+    for attr in fields:
+        options: dict[str, Any] = {}
+        if attr.default_factory is not None:
+            options["default_factory"] = attr.default_factory
+        elif attr.default is not MISSING:
+            options["default"] = attr.default
+        spec: dataclasses.Field[Any] = dataclasses.field(
+            init=attr.init, repr=attr.repr, compare=False, kw_only=attr.kw_only, **options
+        )
+        specs.append((attr.key, types.GenericAlias(Mapped, (attr.python_type,)), spec))
+    shadow = dataclasses.make_dataclass(
+        cls.__name__, specs, init=False, repr=False, eq=False, match_args=True
+    )
+    match_args: tuple[str, ...] = shadow.__match_args__  # type: ignore[attr-defined]
+    return {f.name: f for f in dataclasses.fields(shadow)}, match_args
+
+
 def install(
-    cls: type[_T], mapper: Mapper[_T], init_attributes: list[ColumnAttribute] | None
+    cls: type[_T], mapper: Mapper[_T], fields: list[ColumnAttribute], *, init: bool
 ) -> None:
     """Instrument an entity class in place: descriptors, hooks, generated methods.
+
+    A method the class body defines itself (``__init__``, ``__repr__``,
+    ``__match_args__``) is kept, as ``dataclasses`` keeps it.
 
     Args:
         cls: the class.
         mapper: its mapper.
-        init_attributes: the attributes in the generated ``__init__``'s parameter order,
-            or ``None`` to leave ``__init__`` alone.
+        fields: the attributes in annotation order: the generated ``__init__``'s
+            parameter order and the order of ``dataclasses.fields(cls)``.
+        init: whether to generate ``__init__`` (unless the class defines one).
     """
     attributes = list(mapper.columns.values())
     keys = mapper.column_key_set
@@ -226,10 +259,13 @@ def install(
     # class it knows; here replacing them is the point
     setattr(cls, "__setattr__", _make_setattr(keys, frozenset(mapper.pk_keys)))  # noqa: B010
     setattr(cls, "__delattr__", _make_delattr(keys, cls.__name__))  # noqa: B010
-    if init_attributes is not None:
+    if init and "__init__" not in cls.__dict__:
         post_init = hasattr(cls, "__post_init__")
-        init = _make_init(cls, init_attributes, post_init=post_init)
-        setattr(cls, "__init__", init)  # noqa: B010
+        setattr(cls, "__init__", _make_init(cls, fields, post_init=post_init))  # noqa: B010
+    dataclass_fields, match_args = _dataclass_fields(cls, fields)
+    setattr(cls, "__dataclass_fields__", dataclass_fields)  # noqa: B010
+    if "__match_args__" not in cls.__dict__:
+        setattr(cls, "__match_args__", match_args)  # noqa: B010
     if "__repr__" not in cls.__dict__:
         setattr(cls, "__repr__", _make_repr(tuple(a.key for a in attributes if a.repr)))  # noqa: B010
     entity_clause = mapper.entity_clause

@@ -74,7 +74,7 @@ class SessionObjects:
     __slots__ = ("deleted", "identity_map", "new")
 
     def __init__(self, identity_map: IdentityMap) -> None:
-        self.identity_map = identity_map
+        self.identity_map: IdentityMap = identity_map
         self.new: dict[_State, object] = {}
         self.deleted: dict[_State, object] = {}
 

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
-from sqlalchemy import FromClause, Row, Select
+from sqlalchemy import CompoundSelect, Delete, FromClause, Insert, Row, Select, Update, UpdateBase
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import InvalidRequestError
 
-from typed_session._core import annotations_of, object_result, raw_columns
+from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
 from typed_session._typing import Identity
 from typed_session.exc import ObjectDeletedError, describe
 from typed_session.lifecycle import mark_loaded
@@ -84,19 +84,41 @@ def whole_row(mapper: Mapper[Any]) -> EntityColumns:
     return make_block(mapper, 0, tuple(range(n)), n)
 
 
-def entity_columns(statement: object) -> tuple[list[EntityColumns], int] | None:
-    """Find the entities in a select's columns clause: ``select(User, Address.id)``.
+Layout = tuple[list[EntityColumns], int]
+"""The entity blocks of a statement's result rows, and the rows' width."""
+
+
+def entity_columns(statement: object) -> Layout | None:
+    """Find the entities among the columns a statement returns.
+
+    ``select(User, Address.id)``, ``insert(User).returning(User)`` (UPDATE and DELETE
+    alike) and a ``union_all()`` of entity selects all have them.
 
     Returns:
         The entity blocks and the total row width, or ``None`` when the statement
-        selects no entity (plain Core, returned to the caller untouched).
+        returns no entity (plain Core, returned to the caller untouched).
+
+    Raises:
+        InvalidRequestError: if a set operation's SELECTs do not select the same
+            entities in the same places, or the columns cannot be lined up.
     """
-    if not isinstance(statement, Select):
-        return None
-    # what was passed to select(), where the entity's annotated table is recognisable
+    if isinstance(statement, Select):
+        return _layout(raw_columns(statement), len(statement.selected_columns))
+    if isinstance(statement, UpdateBase):
+        returning = returning_columns(statement)
+        if not returning:
+            return None
+        return _layout(returning, len(statement.exported_columns))
+    if isinstance(statement, CompoundSelect):
+        return _compound_layout(statement)
+    return None
+
+
+def _layout(elements: Sequence[Any], width: int) -> Layout | None:
+    """The entity blocks of a columns clause (``select(...)``, ``returning(...)``)."""
     blocks: list[EntityColumns] = []
     offset = 0
-    for element in raw_columns(statement):
+    for element in elements:
         mapper = annotations_of(element).get(ENTITY_ANNOTATION)
         if mapper is not None:
             assert isinstance(mapper, Mapper)
@@ -114,19 +136,46 @@ def entity_columns(statement: object) -> tuple[list[EntityColumns], int] | None:
             offset += 1
     if not blocks:
         return None
-    if offset != len(statement.selected_columns):
+    if offset != width:
         raise InvalidRequestError(
             "typed_session could not line up the selected columns with the entities of "
-            f"this statement ({offset} expected, {len(statement.selected_columns)} "
-            "selected); select entities and columns without repeating them"
+            f"this statement ({offset} expected, {width} selected); select entities and "
+            "columns without repeating them"
         )
     return blocks, offset
 
 
+def _compound_layout(statement: CompoundSelect[*tuple[Any, ...]]) -> Layout | None:
+    """A set operation's rows are its first SELECT's: every SELECT must agree with it."""
+    layouts = [entity_columns(select_) for select_ in statement.selects]
+    first = layouts[0]
+    if any(layout != first for layout in layouts[1:]):
+        raise InvalidRequestError(
+            f"the SELECTs of this {statement.keyword.value} do not select the same entities "
+            "in the same places, so its rows cannot be turned into objects: select the same "
+            "entity in each (union_all(select(User).where(...), select(User).where(...))), "
+            "or select plain columns only (select(User.id, User.name))"
+        )
+    return first
+
+
 def load_instances(
-    imap: IdentityMap, block: EntityColumns, rows: Iterable[Sequence[Any]]
+    imap: IdentityMap,
+    block: EntityColumns,
+    rows: Iterable[Sequence[Any]],
+    *,
+    refresh: bool = False,
 ) -> list[Any]:
-    """Turn rows into objects of one entity through the identity map (``None`` for NULL keys)."""
+    """Turn rows into objects of one entity through the identity map (``None`` for NULL keys).
+
+    Args:
+        imap: the session's identity map.
+        block: where the entity's columns sit in each row.
+        rows: the rows.
+        refresh: the rows are newer than what objects already in the map hold (an
+            UPDATE's RETURNING): their values replace those the objects have not changed
+            themselves. Otherwise only expired attributes are filled.
+    """
     mapper = block.mapper
     cls = mapper.class_
     new = object.__new__
@@ -149,8 +198,8 @@ def load_instances(
         if state is not None:
             obj = state.obj()
             if obj is not None:
-                if state.expired:
-                    _refresh_from_row(state, obj.__dict__, block, row)
+                if state.expired or refresh:
+                    _refresh_from_row(state, obj.__dict__, block, row, refresh=refresh)
                 append(obj)
                 continue
         if ident is None or (not single and None in ident):
@@ -172,17 +221,23 @@ def load_instances(
 
 
 def _refresh_from_row(
-    state: InstanceState[Any], d: dict[str, Any], block: EntityColumns, row: Sequence[Any]
+    state: InstanceState[Any],
+    d: dict[str, Any],
+    block: EntityColumns,
+    row: Sequence[Any],
+    *,
+    refresh: bool,
 ) -> None:
-    """Fill an existing object's expired attributes from a row that arrived for it."""
-    expired = state.expired
-    assert expired is not None
+    """Fill an existing object's expired attributes (all unchanged ones with ``refresh``)."""
+    expired = state.expired or frozenset()
+    changed = state.committed if state.modified and state.committed else {}
     keys = block.mapper.load_keys
     offset = block.offset
     for key, pos in zip(keys, block.positions, strict=True):
-        if key in expired:
+        if key in expired or (refresh and key not in changed):
             d[key] = row[offset + pos]
-    mark_loaded(state)
+    if expired:
+        mark_loaded(state)
 
 
 def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any]) -> Result[Any]:
@@ -193,18 +248,25 @@ def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any])
     found = entity_columns(statement)
     if found is None:
         return result
+    return _resolve(imap, found, result, refresh=isinstance(statement, Update))
+
+
+def _resolve(
+    imap: IdentityMap, found: Layout, result: CursorResult[Any], *, refresh: bool
+) -> Result[Any]:
+    """A result whose entity blocks are replaced by objects (see ``load_instances``)."""
     blocks, width = found
     if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
         # one entity and nothing else: rows are consumed one by one (each freed at once)
         # and the result holds the bare objects, which Core's scalars() yields as they are
-        objs = load_instances(imap, blocks[0], result)
+        objs = load_instances(imap, blocks[0], result, refresh=refresh)
         return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
     rows = result.all()
     keys = list(result.keys())
     columns: list[list[Any]] = [list(r) for r in rows]
     out_keys: list[str] = []
     replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
-        b.offset: (b, load_instances(imap, b, rows)) for b in blocks
+        b.offset: (b, load_instances(imap, b, rows, refresh=refresh)) for b in blocks
     }
     pos = 0
     picks: list[tuple[int, int | None]] = []  # (row position, entity index)
@@ -235,14 +297,50 @@ def execute(
     params: Params = None,
     execution_options: ExecutionOptions = None,
 ) -> Result[Any]:
-    """Run a statement; the entities it selects come back through the identity map."""
+    """Run a statement; the entities it returns come back through the identity map.
+
+    Raises:
+        InvalidRequestError: before any SQL, if its entities cannot be lined up with
+            its columns (see ``entity_columns``).
+    """
+    _check_returning(connection, statement)
+    found = entity_columns(statement)
     result = connection.execute(statement, params, execution_options=execution_options)
-    return wrap_result(imap, statement, result)
+    if found is None:
+        return result
+    return _resolve(imap, found, result, refresh=isinstance(statement, Update))
+
+
+#: DML statement class -> the dialect flag that says whether it can have RETURNING
+_RETURNING_SUPPORT: tuple[tuple[type[UpdateBase], str], ...] = (
+    (Insert, "insert_returning"),
+    (Update, "update_returning"),
+    (Delete, "delete_returning"),
+)
+
+
+def _check_returning(connection: Connection, statement: Executable) -> None:
+    """Refuse, before the database does with a syntax error, RETURNING it does not have.
+
+    Raises:
+        InvalidRequestError: e.g. for ``update(...).returning(...)`` on MariaDB.
+    """
+    if not isinstance(statement, UpdateBase) or not returning_columns(statement):
+        return
+    dialect = connection.dialect
+    for kind, flag in _RETURNING_SUPPORT:
+        if isinstance(statement, kind) and not getattr(dialect, flag):
+            verb = kind.__name__.upper()
+            raise InvalidRequestError(
+                f"{dialect.name} has no {verb} ... RETURNING, so this statement cannot return "
+                f"rows there: run the {verb} without returning(), then select the rows (for "
+                "objects: session.scalars(select(Entity).where(...)))"
+            )
 
 
 def _row_by_identity(
     connection: Connection, mapper: Mapper[Any], identity: Identity
-) -> Row[Any] | None:
+) -> Row[*tuple[object, ...]] | None:
     """The one SELECT by primary key: every column of the row, or ``None``."""
     return connection.execute(mapper.get_statement, mapper.pk_params(identity)).first()
 

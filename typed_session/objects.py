@@ -7,8 +7,6 @@ move objects only through ``lifecycle``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from typed_session import lifecycle
 from typed_session.exc import ObjectStateError, describe
 from typed_session.session import Session
@@ -61,7 +59,7 @@ def make_transient_to_detached(instance: object) -> None:
     lifecycle.to_detached_from_transient(state, ident)
 
 
-def object_session(instance: object) -> Session[Any] | None:
+def object_session(instance: object) -> Session | None:
     """The session an object belongs to, or ``None``.
 
     Raises:

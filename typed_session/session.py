@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
-from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result, ScalarResult
 from sqlalchemy.exc import (
     ArgumentError,
     InvalidRequestError,
@@ -29,6 +29,7 @@ from sqlalchemy.exc import (
     UnboundExecutionError,
 )
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import TypeVarTuple, Unpack
@@ -50,7 +51,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BindT", "Session"]
 
-BindT = TypeVarDefault("BindT", bound=Engine | Connection, default=Engine)
+#: the bind a session was made with; covariant (``bind`` is read-only), so that a
+#: ``Session[Engine]`` and a ``Session[Connection]`` are both a ``Session`` (the default,
+#: ``Session[Engine | Connection]``)
+BindT = TypeVarDefault(
+    "BindT", bound=Engine | Connection, default=Engine | Connection, covariant=True
+)
 _O = TypeVar("_O")
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -79,16 +85,16 @@ class _Owner:
 
     __slots__ = ("__weakref__", "_session", "objects")
 
-    def __init__(self, session: Session[Any]) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = weakref.ref(session)
         #: set by the session once its objects exist (they need this owner first)
         self.objects: lifecycle.SessionObjects
 
     @property
-    def session(self) -> Session[Any] | None:
+    def session(self) -> Session | None:
         return self._session()
 
-    def _live(self) -> Session[Any]:
+    def _live(self) -> Session:
         session = self._session()
         if session is None:
             raise InvalidRequestError(
@@ -164,12 +170,12 @@ class Session(Generic[BindT]):
                 "with sqlalchemy.create_engine(url)"
             )
         config: SessionConfig = validate_options("Session", dict(options))
-        self.bind: BindT | None = bind
+        self._bind: BindT | None = bind
         self.config = config
         self.autoflush: bool = config.autoflush
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
-        self.hash_key = next(_ids)
+        self.hash_key: int = next(_ids)
         self._owner = owner = _Owner(self)
         self._identity_map = imap = IdentityMap(owner)
         self._objects = owner.objects = objects = lifecycle.SessionObjects(imap)
@@ -184,6 +190,11 @@ class Session(Generic[BindT]):
 
     def __repr__(self) -> str:
         return f"<Session {self.hash_key} bind={self.bind!r}>"
+
+    @property
+    def bind(self) -> BindT | None:
+        """The ``Engine`` or ``Connection`` the session was made with (read-only)."""
+        return self._bind
 
     def __enter__(self) -> Self:
         return self
@@ -537,6 +548,15 @@ class Session(Generic[BindT]):
         *,
         execution_options: ExecutionOptions = None,
     ) -> Result[*_Ts]: ...
+
+    @overload
+    def execute(
+        self,
+        statement: UpdateBase,
+        params: Params = None,
+        *,
+        execution_options: ExecutionOptions = None,
+    ) -> CursorResult[*tuple[Any, ...]]: ...
 
     @overload
     def execute(

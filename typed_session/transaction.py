@@ -160,9 +160,9 @@ class SessionTransaction:
         self._owner = owner
         self.parent = parent
         self.nested = nested
-        self.twophase = twophase and parent is None
-        self.state = TransactionState.ACTIVE
-        self.records = TransactionRecords()
+        self.twophase: bool = twophase and parent is None
+        self.state: TransactionState = TransactionState.ACTIVE
+        self.records: TransactionRecords = TransactionRecords()
         self._connections: dict[Engine | Connection, ConnectionBinding] = {}
         self._failure: BaseException | None = None
         #: the SAVEPOINT begun inside this transaction, while it is open

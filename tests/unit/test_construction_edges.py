@@ -13,6 +13,15 @@ def test_bind_can_be_passed_by_keyword_as_in_the_seed(memory_engine: Engine) -> 
     assert session.get_bind() is memory_engine
 
 
+def test_bind_is_read_only_as_its_covariant_type_promises(memory_engine: Engine) -> None:
+    # Session[Engine] is a Session[Engine | Connection] only if nobody can put a
+    # Connection into its bind afterwards
+    session = Session(memory_engine)
+    with memory_engine.connect() as conn, pytest.raises(AttributeError):
+        session.bind = conn  # type: ignore[misc, assignment]  # the point of the test
+    assert session.bind is memory_engine
+
+
 def test_existing_nullable_column_annotated_non_optional_is_refused() -> None:
     metadata = MetaData()
     notes = Table(

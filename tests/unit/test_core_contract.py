@@ -6,7 +6,7 @@ upgrade that changes it fails here, naming the wrapper, rather than somewhere in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +18,23 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UpdateBase,
+    delete,
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
 from typed_session import IdentityMap, Mapped, Registry, column, entity, inspect_entity
-from typed_session._core import annotate, annotations_of, object_result, raw_columns
+from typed_session._core import (
+    annotate,
+    annotations_of,
+    object_result,
+    raw_columns,
+    returning_columns,
+)
 from typed_session.loading import entity_columns, execute
 from typed_session.mapping.mapper import ENTITY_ANNOTATION
 
@@ -209,6 +218,34 @@ def test_raw_columns_of_a_plain_select_are_unannotated() -> None:
     assert raw[0] is things
     assert raw[1] is others.c.x
     assert all(dict(annotations_of(e)) == {} for e in raw)
+
+
+# -- returning_columns (UpdateBase._returning) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: insert(things), lambda: update(things).values(label="x"), lambda: delete(things)],
+    ids=["insert", "update", "delete"],
+)
+def test_returning_columns_keep_the_annotated_element_in_order(
+    make: Callable[[], UpdateBase],
+) -> None:
+    annotated = annotate(things, {"mark": 1})
+    statement = make().returning(others.c.x, annotated)
+    returning = returning_columns(statement)
+
+    assert len(returning) == 2
+    assert returning[0] is others.c.x
+    assert returning[1] is annotated, "UpdateBase._returning must keep what returning() got"
+    assert dict(annotations_of(returning[1])) == {"mark": 1}
+    # what loading lines the blocks up with: the table expands to its columns in place
+    assert len(statement.exported_columns) == 1 + len(things.c)
+
+
+def test_returning_columns_of_dml_without_returning_are_empty() -> None:
+    assert len(returning_columns(update(things).values(label="x"))) == 0
+    assert len(returning_columns(insert(things))) == 0
 
 
 # -- object_result (SimpleResultMetaData, IteratorResult(_source_supports_scalars)) ----

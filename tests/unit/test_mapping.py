@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, select
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Mapped as OrmMapped  # what a user migrating from the ORM writes
 
 from typed_session import (
     ColumnAttribute,
@@ -24,6 +26,7 @@ from typed_session import (
     column,
     entity,
     inspect_entity,
+    mixin,
 )
 
 
@@ -413,6 +416,31 @@ def test_annotation_that_is_not_mapped() -> None:
     assert "ClassVar" in message
 
 
+def test_annotation_that_is_not_mapped_names_a_generic_type_as_written() -> None:
+    with pytest.raises(ArgumentError, match=r"Plain\.tags is annotated list\[str\]") as info:
+
+        @entity(Registry(), table="m_plain_generic")
+        class Plain:
+            id: Mapped[int] = column(primary_key=True)
+            tags: list[str]
+
+    assert "write Mapped[list[str]]" in str(info.value)
+
+
+def test_sqlalchemy_orm_mapped_names_the_right_import() -> None:
+    with pytest.raises(ArgumentError, match=r"Orm\.name is annotated with SQLAlchemy's") as info:
+
+        @entity(Registry(), table="m_orm_mapped")
+        class Orm:
+            id: Mapped[int] = column(primary_key=True)
+            name: OrmMapped[str]
+
+    message = str(info.value)
+    assert "sqlalchemy.orm.Mapped[str]" in message
+    assert "from typed_session import Mapped" in message
+    assert "Mapped[Mapped" not in message
+
+
 def test_unknown_python_type_without_column_type() -> None:
     with pytest.raises(ArgumentError, match=r"Odd\.data: no column type is known") as info:
 
@@ -435,7 +463,34 @@ def test_unknown_python_type_with_column_type_is_fine() -> None:
 
 def test_default_and_default_factory_together() -> None:
     with pytest.raises(ArgumentError, match=r"default= or default_factory=, not both"):
-        column(default=1, default_factory=list)
+        column(default=1, default_factory=list)  # type: ignore[call-overload]  # refused
+
+
+def test_a_callable_default_is_refused_with_the_way_out() -> None:
+    # the constructor would store the function itself as the attribute's value
+    with pytest.raises(ArgumentError, match=r"default=datetime\.now\) got a callable") as info:
+        column(default=datetime.datetime.now)
+
+    assert "default_factory=datetime.now" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [[], {}, set()], ids=["list", "dict", "set"])
+def test_a_mutable_default_is_refused_with_the_way_out(value: object) -> None:
+    # one list in the generated __init__'s defaults would be shared by every object
+    kind = type(value).__name__
+    with pytest.raises(ArgumentError, match=rf"one mutable {kind} between every object") as info:
+        column(default=value)
+
+    assert f"default_factory={kind}" in str(info.value)
+
+
+def test_a_plain_class_value_default_is_checked_like_column_default() -> None:
+    with pytest.raises(ArgumentError, match=r"mutable list"):
+
+        @entity(Registry(), table="m_plain_list")
+        class PlainList:
+            id: Mapped[int] = column(primary_key=True)
+            tags: Mapped[list[int]] = []  # type: ignore[assignment]  # noqa: RUF012 -- refused
 
 
 def test_table_name_defined_twice_in_one_registry() -> None:
@@ -505,6 +560,7 @@ def test_not_null_column_annotated_optional_is_allowed() -> None:
 
 
 def test_column_spec_on_a_mixin_is_honoured() -> None:
+    @mixin
     class HasId:
         id: Mapped[int] = column(primary_key=True, init=False)
 
@@ -515,7 +571,112 @@ def test_column_spec_on_a_mixin_is_honoured() -> None:
     assert inspect_entity(Mixed).pk_keys == ("id",)
 
 
+def test_mixin_attributes_come_first_and_keyword_only_as_the_checkers_see_them() -> None:
+    @mixin
+    class Stamped:
+        version: Mapped[int] = column(default=1)
+
+    @entity(Registry(), table="m_stamped", kw_only=False)
+    class Doc(Stamped):
+        id: Mapped[int] = column(primary_key=True)
+        title: Mapped[str]
+
+    params = inspect.signature(Doc.__init__).parameters
+    assert list(params) == ["self", "id", "title", "version"]
+    assert params["version"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params["id"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    doc = Doc(1, "t")
+    assert (doc.id, doc.title, doc.version) == (1, "t", 1)
+
+
+def test_attributes_of_a_plain_base_class_are_refused_with_the_way_out() -> None:
+    # mapped at run time but invisible to both type checkers: refused
+    class HasId:
+        id: Mapped[int] = column(primary_key=True, init=False)
+
+    with pytest.raises(ArgumentError, match=r"Plain inherits the Mapped attribute 'id'") as info:
+
+        @entity(Registry(), table="m_plain_base")
+        class Plain(HasId):
+            name: Mapped[str]
+
+    assert "Decorate HasId with @typed_session.mixin" in str(info.value)
+
+
+def test_a_plain_subclass_of_a_mixin_is_not_a_mixin() -> None:
+    @mixin
+    class HasId:
+        id: Mapped[int] = column(primary_key=True, init=False)
+
+    class HasName(HasId):
+        name: Mapped[str]
+
+    with pytest.raises(ArgumentError, match=r"from HasName, a plain class"):
+
+        @entity(Registry(), table="m_plain_sub")
+        class Named(HasName):
+            pass
+
+
 # -- the generated __init__ ---------------------------------------------------------------
+
+
+def test_a_user_written_init_is_kept() -> None:
+    @entity(Registry(), table="m_own_init")
+    class Person:
+        id: Mapped[int] = column(primary_key=True, init=False)
+        name: Mapped[str]
+
+        def __init__(self, first: str, last: str) -> None:
+            self.name = f"{first} {last}"
+
+    assert Person("Ada", "Lovelace").name == "Ada Lovelace"
+    with pytest.raises(TypeError):
+        Person(name="x")  # type: ignore[call-arg]  # the generated one would take this
+
+
+# -- dataclasses' functions and pattern matching ----------------------------------------
+
+
+@entity(Registry(), table="m_dc_points", kw_only=False)
+class DcPoint:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    x: Mapped[int]
+    y: Mapped[int] = column(default=0)
+    label: Mapped[str | None] = column(default=None, kw_only=True)
+
+
+def test_dataclasses_fields_lists_the_mapped_attributes_in_declaration_order() -> None:
+    fields = dataclasses.fields(DcPoint)
+
+    assert [f.name for f in fields] == ["id", "x", "y", "label"]
+    assert [f.init for f in fields] == [False, True, True, True]
+    assert [f.kw_only for f in fields] == [False, False, False, True]
+    assert fields[2].default == 0
+    assert not any(f.compare for f in fields)  # entities compare by identity
+    assert dataclasses.is_dataclass(DcPoint)
+
+
+def test_dataclasses_asdict_and_replace_work_on_an_entity() -> None:
+    p = DcPoint(1, 2, label="a")
+    p.id = 7
+
+    assert dataclasses.asdict(p) == {"id": 7, "x": 1, "y": 2, "label": "a"}
+    moved = dataclasses.replace(p, y=5)
+    # a new, transient object: init=False attributes are not copied, as in dataclasses
+    assert moved is not p
+    assert (moved.x, moved.y, moved.label) == (1, 5, "a")
+    assert "id" not in moved.__dict__
+
+
+def test_match_args_are_the_positional_constructor_parameters() -> None:
+    assert DcPoint.__match_args__ == ("x", "y")
+    assert User.__match_args__ == ()  # keyword-only constructor
+    match DcPoint(3, 4):
+        case DcPoint(3, y):
+            assert y == 4
+        case _:
+            pytest.fail("positional class pattern did not match")
 
 
 def test_init_is_keyword_only_by_default() -> None:
@@ -762,7 +923,7 @@ def test_entity_inheriting_from_an_entity_is_refused_with_the_way_out() -> None:
     class Base:
         id: Mapped[int] = column(primary_key=True, init=False)
 
-    with pytest.raises(ArgumentError, match="plain \\(undecorated\\) mixin"):
+    with pytest.raises(ArgumentError, match=r"decorated with @typed_session\.mixin"):
 
         @entity(reg, table="m_inh_child")
         class Child(Base):

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, final, overload
 
 from sqlalchemy import ColumnElement, FetchedValue
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
+from typing_extensions import Unpack
 
 from typed_session._typing import MISSING
 
-__all__ = ["MISSING", "ColumnSpec", "Mapped", "column"]
+__all__ = ["MISSING", "ColumnOptions", "ColumnSpec", "Mapped", "column"]
 
 _T = TypeVar("_T")
 
 
 ServerDefault = str | TextClause | ColumnElement[Any] | FetchedValue
+ColumnType = TypeEngine[Any] | type[TypeEngine[Any]]
 
 
 class Mapped(Generic[_T]):
@@ -52,7 +55,7 @@ class Mapped(Generic[_T]):
 class ColumnSpec(Mapped[Any]):
     """What ``column()`` records until the entity decorator turns it into a Core ``Column``."""
 
-    type_: TypeEngine[Any] | type[TypeEngine[Any]] | None
+    type_: ColumnType | None
     primary_key: bool
     nullable: bool | None
     unique: bool
@@ -68,71 +71,124 @@ class ColumnSpec(Mapped[Any]):
     kw_only: bool | None
 
 
+class ColumnOptions(TypedDict, total=False):
+    """The options of ``column()`` besides its type and its default (see ``column``)."""
+
+    primary_key: bool
+    nullable: bool | None
+    unique: bool
+    index: bool
+    server_default: ServerDefault | None
+    foreign_key: str | None
+    name: str | None
+    autoincrement: bool | Literal["auto"]
+    init: bool
+    repr: bool
+    kw_only: bool | None
+
+
+# The overloads tie the default to the annotation: ``x: Mapped[int] = column(default="a")``
+# is a ``Mapped[str]`` assigned to a ``Mapped[int]`` (``Mapped`` is invariant), and
+# ``column(default=datetime.now)`` a callable where an ``int`` is expected; both checkers
+# solve ``_T`` from the annotation first. Without a default, ``_T`` comes from the
+# annotation alone. Giving both ``default`` and ``default_factory`` matches no overload.
+# The compromise: the other options are a TypedDict (``Unpack``) rather than repeated in
+# every overload, so an IDE shows their types but not their defaults (those are in the
+# docstring); the type checkers read ``init=`` and ``kw_only=`` from the call either way.
+@overload
 def column(
-    type_: TypeEngine[Any] | type[TypeEngine[Any]] | None = None,
+    type_: ColumnType | None = None,
     /,
     *,
-    primary_key: bool = False,
-    nullable: bool | None = None,
-    unique: bool = False,
-    index: bool = False,
-    default: Any = MISSING,
-    default_factory: Callable[[], Any] | None = None,
-    server_default: ServerDefault | None = None,
-    foreign_key: str | None = None,
-    name: str | None = None,
-    autoincrement: bool | Literal["auto"] = "auto",
-    init: bool = True,
-    repr: bool = True,
-    kw_only: bool | None = None,
-) -> Any:
+    default: _T = ...,
+    **options: Unpack[ColumnOptions],
+) -> Mapped[_T]: ...
+
+
+@overload
+def column(
+    type_: ColumnType | None = None,
+    /,
+    *,
+    default_factory: Callable[[], _T],
+    **options: Unpack[ColumnOptions],
+) -> Mapped[_T]: ...
+
+
+def column(
+    type_: ColumnType | None = None,
+    /,
+    *,
+    default: object = MISSING,
+    default_factory: Callable[[], object] | None = None,
+    **options: Unpack[ColumnOptions],
+) -> Mapped[Any]:
     """Declare a mapped column attribute in an entity class body.
 
     Args:
         type_: the Core type; inferred from the ``Mapped[...]`` annotation when omitted.
-        primary_key: the column is (part of) the primary key.
-        nullable: defaults to whether the annotation admits ``None``.
-        unique: add a UNIQUE constraint.
-        index: add an index.
-        default: the value the constructor uses when the argument is omitted; a scalar
-            default is also the Core column's client-side default for inserts.
-        default_factory: a callable producing the constructor's default.
-        server_default: a default the database applies (``FetchedValue``, SQL text or
-            an expression such as ``func.now()``); the flush fetches the value back.
-        foreign_key: ``"table.column"`` this column references.
-        name: the column's name in the table, when it differs from the attribute.
-        autoincrement: passed to Core's ``Column``.
-        init: whether the generated ``__init__`` takes this attribute.
-        repr: whether the generated ``__repr__`` shows this attribute.
-        kw_only: override the entity's keyword-only setting for this attribute.
+        default: the value the constructor uses when the argument is omitted (a value
+            of the annotated type: a callable goes to ``default_factory``); it is also
+            the Core column's client-side default for inserts.
+        default_factory: a callable producing the constructor's default, called for
+            each new object.
+        **options: ``primary_key`` (default False): the column is (part of) the primary
+            key. ``nullable``: defaults to whether the annotation admits ``None``.
+            ``unique``, ``index`` (default False): add a UNIQUE constraint, an index.
+            ``server_default``: a default the database applies (``FetchedValue``, SQL
+            text or an expression such as ``func.now()``); the flush fetches the value
+            back. ``foreign_key``: ``"table.column"`` this column references. ``name``:
+            the column's name in the table, when it differs from the attribute.
+            ``autoincrement`` (default ``"auto"``): passed to Core's ``Column``.
+            ``init`` (default True): whether the generated ``__init__`` takes this
+            attribute. ``repr`` (default True): whether the generated ``__repr__`` shows
+            it. ``kw_only``: override the entity's keyword-only setting for it.
 
     Returns:
-        A placeholder the ``@entity`` decorator replaces; typed ``Any`` so that it can
-        stand in a ``Mapped[T]`` annotation of any ``T``.
+        A placeholder the ``@entity`` decorator replaces, typed ``Mapped[T]`` so that
+        the default is checked against the annotation.
 
     Raises:
-        ArgumentError: if both ``default`` and ``default_factory`` are given.
+        ArgumentError: if both ``default`` and ``default_factory`` are given, or if
+            ``default`` is a callable or a mutable (unhashable) value, which every
+            object would share: ``default_factory`` is the way to both.
     """
-    if default is not MISSING and default_factory is not None:
-        from sqlalchemy.exc import ArgumentError
+    if default is not MISSING:
+        _check_default(default, default_factory)
+    return ColumnSpec(
+        type_=type_,
+        primary_key=options.get("primary_key", False),
+        nullable=options.get("nullable"),
+        unique=options.get("unique", False),
+        index=options.get("index", False),
+        default=default,
+        default_factory=default_factory,
+        server_default=options.get("server_default"),
+        foreign_key=options.get("foreign_key"),
+        name=options.get("name"),
+        autoincrement=options.get("autoincrement", "auto"),
+        init=options.get("init", True),
+        repr=options.get("repr", True),
+        kw_only=options.get("kw_only"),
+    )
 
+
+def _check_default(default: object, default_factory: Callable[[], object] | None) -> None:
+    if default_factory is not None:
         raise ArgumentError(
             "column() takes default= or default_factory=, not both: keep the one that "
             "should produce the constructor's default"
         )
-    return ColumnSpec(
-        type_=type_,
-        primary_key=primary_key,
-        nullable=nullable,
-        unique=unique,
-        index=index,
-        default=default,
-        default_factory=default_factory,
-        server_default=server_default,
-        foreign_key=foreign_key,
-        name=name,
-        autoincrement=autoincrement,
-        init=init,
-        repr=repr,
-        kw_only=kw_only,
-    )
+    if callable(default):
+        name = getattr(default, "__qualname__", repr(default))
+        raise ArgumentError(
+            f"column(default={name}) got a callable; default= is the value itself (the "
+            f"constructor would store the function). Write default_factory={name} to call "
+            "it for each new object"
+        )
+    if type(default).__hash__ is None:
+        kind = type(default).__name__
+        raise ArgumentError(
+            f"column(default=<{kind}>) would share one mutable {kind} between every object; "
+            f"write default_factory={kind} (or a lambda returning a new one) instead"
+        )

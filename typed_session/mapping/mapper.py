@@ -104,16 +104,16 @@ class Mapper(Generic[_T]):
         columns: Mapping[str, ColumnAttribute],
         registry: Registry,
     ) -> None:
-        self.class_ = class_
-        self.table = table
-        self.registry = registry
+        self.class_: type[_T] = class_
+        self.table: Table = table
+        self.registry: Registry = registry
         self.columns: Mapping[str, ColumnAttribute] = dict(columns)
         self.column_keys: tuple[str, ...] = tuple(self.columns)
         self.column_key_set: frozenset[str] = frozenset(self.column_keys)
         self.attributes: Mapping[str, ColumnAttribute] = self.columns
         self.attribute_keys: tuple[str, ...] = self.column_keys
         #: the length of an instance ``__dict__`` holding every column value and the state
-        self.dict_size_when_loaded = len(self.column_keys) + 1
+        self.dict_size_when_loaded: int = len(self.column_keys) + 1
         #: columns an INSERT cannot do without: NOT NULL, and no default to fall back on
         self.required_keys: tuple[str, ...] = tuple(
             a.key for a in self.columns.values() if not (a.database_generated or a.nullable)
@@ -138,20 +138,24 @@ class Mapper(Generic[_T]):
             )
         self.primary_key: tuple[ColumnAttribute, ...] = tuple(pk_attrs)
         self.pk_keys: tuple[str, ...] = tuple(a.key for a in pk_attrs)
-        self.single_pk = len(pk_attrs) == 1
+        self.single_pk: bool = len(pk_attrs) == 1
         #: what ``select(User)`` selects: the table, annotated so that the session can
         #: tell an entity from a plain table in a statement's columns clause
         self.entity_clause: FromClause = annotate(table, {ENTITY_ANNOTATION: self})
         #: what a row of ``select_statement`` holds, position by position
         self.load_keys: tuple[str, ...] = self.column_keys
-        self.select_statement: Select[Any] = select(*(a.column for a in self.columns.values()))
+        self.select_statement: Select[*tuple[object, ...]] = select(
+            *(a.column for a in self.columns.values())
+        )
         #: the one WHERE clause by primary key (SELECT, UPDATE and DELETE all use it) and
         #: the names of its bind parameters, filled by ``pk_params``
         self.pk_param_names: tuple[str, ...] = tuple(f"pk_{i}" for i in range(len(pk_attrs)))
         self.pk_where: tuple[ColumnElement[bool], ...] = tuple(
             a.column == bindparam(p) for a, p in zip(pk_attrs, self.pk_param_names, strict=True)
         )
-        self.get_statement: Select[Any] = self.select_statement.where(*self.pk_where)
+        self.get_statement: Select[*tuple[object, ...]] = self.select_statement.where(
+            *self.pk_where
+        )
 
     def __repr__(self) -> str:
         return f"Mapper({self.class_.__name__} -> {self.table.name})"

@@ -30,9 +30,12 @@ from typed_session.instrumentation import MappedAttribute, install
 from .fields import MISSING, ColumnSpec, Mapped, column
 from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper
 
-__all__ = ["Registry", "entity"]
+__all__ = ["MIXIN_ATTR", "Registry", "entity", "mixin"]
 
 _E = TypeVar("_E")
+
+#: set on a class by ``@mixin``, in its own ``__dict__``
+MIXIN_ATTR = "__typed_session_mixin__"
 
 #: Python type -> the Core type a column of it gets when column() names none. ``str`` gets
 #: a length because MariaDB/MySQL cannot create a VARCHAR without one; ``Decimal`` a
@@ -61,7 +64,7 @@ class Registry:
     """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
 
     def __init__(self, metadata: MetaData | None = None) -> None:
-        self.metadata = MetaData() if metadata is None else metadata
+        self.metadata: MetaData = MetaData() if metadata is None else metadata
         self._mappers: dict[type[Any], Mapper[Any]] = {}
 
     @property
@@ -126,14 +129,36 @@ def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
         if origin is typing.ClassVar:
             continue
         if origin is not Mapped:
-            raise ArgumentError(
-                f"{cls.__name__}.{key} is annotated {tp!r}, which is neither Mapped[...] nor "
-                f"ClassVar[...]: write Mapped[{getattr(tp, '__name__', tp)}] to map it to a "
-                "column, or ClassVar[...] for a plain class attribute"
-            )
+            raise _not_mapped(cls, key, tp, origin)
         (inner,) = typing.get_args(tp)
         fields.append((key, inner))
     return fields
+
+
+def _not_mapped(cls: type[Any], key: str, tp: object, origin: object) -> ArgumentError:
+    """The error for an annotation that is not ``typed_session.Mapped[...]``."""
+    if _is_sqlalchemy_orm_mapped(origin):
+        (inner,) = typing.get_args(tp) or ("...",)
+        return ArgumentError(
+            f"{cls.__name__}.{key} is annotated with SQLAlchemy's own "
+            f"sqlalchemy.orm.Mapped[{_type_name(inner)}]; typed_session entities use "
+            "typed_session.Mapped: import it with `from typed_session import Mapped` instead "
+            "of `from sqlalchemy.orm import Mapped`"
+        )
+    return ArgumentError(
+        f"{cls.__name__}.{key} is annotated {_type_name(tp)}, which is neither Mapped[...] "
+        f"nor ClassVar[...]: write Mapped[{_type_name(tp)}] to map it to a column, or "
+        "ClassVar[...] for a plain class attribute"
+    )
+
+
+def _is_sqlalchemy_orm_mapped(origin: object) -> bool:
+    """Whether an annotation's origin is ``sqlalchemy.orm.Mapped`` (without importing the ORM)."""
+    return (
+        isinstance(origin, type)
+        and origin.__name__ == "Mapped"
+        and origin.__module__.startswith("sqlalchemy.orm")
+    )
 
 
 def _own_annotation_order(cls: type[Any]) -> list[str]:
@@ -146,7 +171,7 @@ def _own_annotation_order(cls: type[Any]) -> list[str]:
 
 
 def _class_value(cls: type[Any], key: str) -> object:
-    """What the class body (or a plain mixin's) assigned to an annotated attribute."""
+    """What the class body (or a ``@mixin``'s) assigned to an annotated attribute."""
     for base in cls.__mro__:
         if key in base.__dict__:
             value = base.__dict__[key]
@@ -154,14 +179,39 @@ def _class_value(cls: type[Any], key: str) -> object:
                 raise ArgumentError(
                     f"{cls.__name__} inherits the mapped attribute {key!r} from the entity "
                     f"{base.__name__}; entity inheritance is not supported yet. Put the "
-                    "shared attributes on a plain (undecorated) mixin class instead"
+                    "shared attributes on a class decorated with @typed_session.mixin instead"
                 )
             return value
     return MISSING
 
 
+def _declared_in_mixin(cls: type[Any], key: str) -> bool:
+    """Whether ``key`` is declared by a ``@mixin`` base rather than by ``cls`` itself.
+
+    Raises:
+        ArgumentError: if a plain base class declares it: the type checkers would not
+            see it in the constructor, although it would be mapped.
+    """
+    for base in cls.__mro__:
+        if key in inspect.get_annotations(base):
+            if base is cls or MAPPER_ATTR in base.__dict__:
+                return False  # an entity base is refused, with its own message, later
+            if MIXIN_ATTR in base.__dict__:
+                return True
+            raise ArgumentError(
+                f"{cls.__name__} inherits the Mapped attribute {key!r} from {base.__name__}, "
+                "a plain class: type checkers do not see a plain base's fields in "
+                f"{cls.__name__}'s constructor. Decorate {base.__name__} with "
+                "@typed_session.mixin (from typed_session import mixin)"
+            )
+    return False
+
+
 def _type_name(tp: object) -> str:
-    return getattr(tp, "__name__", repr(tp))
+    """How a type is written in the source: ``int``, ``list[int]``, ``str | None``."""
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "")
 
 
 def _build_column(
@@ -181,7 +231,7 @@ def _build_column(
     if nullable and not optional:
         raise ArgumentError(
             f"{cls.__name__}.{key} is nullable but annotated Mapped[{_type_name(python_type)}]; "
-            f"annotate it Mapped[{getattr(python_type, '__name__', python_type)} | None] so "
+            f"annotate it Mapped[{_type_name(python_type)} | None] so "
             "that reading it can yield None"
         )
     args: list[Any] = []
@@ -239,6 +289,23 @@ def entity(
     return decorate
 
 
+@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(column,))
+def mixin(cls: type[_E], /) -> type[_E]:
+    """Mark a class whose ``Mapped`` attributes entities inherit: ``@mixin class HasId: ...``.
+
+    The type checkers then see the mixin's attributes in each entity's constructor
+    (keyword-only unless ``column(kw_only=False)``), as they are at run time. A plain
+    base class's attributes would be mapped but invisible to them, so ``@entity``
+    refuses those. A mixin is not an entity: it has no table and no constructor of its
+    own; only the entities built on it are instantiated.
+
+    Returns:
+        The class, marked.
+    """
+    setattr(cls, MIXIN_ATTR, True)
+    return cls
+
+
 def _map_class(
     cls: type[_E], registry: Registry, table: str | Table | None, *, kw_only: bool, init: bool
 ) -> type[_E]:
@@ -254,8 +321,10 @@ def _map_class(
     attributes: dict[str, ColumnAttribute] = {}
     columns: list[Column[Any]] = []
     for key, inner in fields:
+        from_mixin = _declared_in_mixin(cls, key)
         raw = _class_value(cls, key)
         spec = raw if isinstance(raw, ColumnSpec) else column(default=raw)
+        assert isinstance(spec, ColumnSpec)  # what column() makes, typed Mapped[T]
         table_column: Column[Any] | None = None
         if existing is not None:
             table_column = existing.c.get(key)
@@ -275,7 +344,7 @@ def _map_class(
             default_factory=spec.default_factory,
             init=spec.init,
             repr=spec.repr,
-            kw_only=kw_only if spec.kw_only is None else spec.kw_only,
+            kw_only=spec.kw_only if spec.kw_only is not None else (kw_only or from_mixin),
         )
     if existing is None:
         name = table if isinstance(table, str) else cls.__name__.lower()
@@ -296,7 +365,7 @@ def _map_class(
     }
     mapper = Mapper(cls, mapped_table, ordered, registry)
     # the constructor takes attributes in annotation order, as the type checkers see it
-    install(cls, mapper, list(attributes.values()) if init else None)
+    install(cls, mapper, list(attributes.values()), init=init)
     setattr(cls, MAPPER_ATTR, mapper)
     registry._register(mapper)
     return cls
