@@ -8,6 +8,9 @@ Stable for library authors: the exceptions (``typed_session.exc``), the records
 
 from typed_session.config import SessionConfig as SessionConfig
 from typed_session.config import SessionOptions as SessionOptions
+from typed_session.events import Hook as Hook
+from typed_session.events import SessionEvents as SessionEvents
+from typed_session.events import session_events as session_events
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
 from typed_session.exc import ObjectDeletedError as ObjectDeletedError
@@ -44,6 +47,7 @@ __all__ = [
     "ConnectionBinding",
     "DetachedInstanceError",
     "FlushError",
+    "Hook",
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
@@ -56,6 +60,7 @@ __all__ = [
     "Session",
     "SessionConfig",
     "SessionConfigError",
+    "SessionEvents",
     "SessionOptions",
     "SessionTransaction",
     "Snapshot",
@@ -72,4 +77,5 @@ __all__ = [
     "make_transient_to_detached",
     "mixin",
     "object_session",
+    "session_events",
 ]

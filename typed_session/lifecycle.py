@@ -21,6 +21,7 @@ Two containers are kept here besides the functions:
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, final
 from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._typing import MISSING, Identity
+from typed_session.events import Hook, SessionEvents, session_events
 from typed_session.exc import describe
 from typed_session.state import STATE_ATTR, InstanceState
 
@@ -69,14 +71,29 @@ class SessionObjects:
         identity_map: persistent objects by identity (weakly held).
         new: pending objects, in the order they were added (held strongly).
         deleted: objects marked for deletion, not yet flushed (held strongly).
+        dispatch: the event hooks the transitions fire (the session's, or the level
+            above it while the session has no listeners of its own).
     """
 
-    __slots__ = ("deleted", "identity_map", "new")
+    __slots__ = ("_session", "deleted", "dispatch", "identity_map", "new")
 
-    def __init__(self, identity_map: IdentityMap) -> None:
+    def __init__(
+        self,
+        identity_map: IdentityMap,
+        dispatch: SessionEvents | None = None,
+        session: object | None = None,
+    ) -> None:
         self.identity_map: IdentityMap = identity_map
         self.new: dict[_State, object] = {}
         self.deleted: dict[_State, object] = {}
+        self.dispatch: SessionEvents = session_events if dispatch is None else dispatch
+        self._session = None if session is None else weakref.ref(session)
+
+    @property
+    def session(self) -> object | None:
+        """The session whose objects these are, passed to event listeners."""
+        ref = self._session
+        return None if ref is None else ref()
 
     def has_changes(self) -> bool:
         """Whether a flush has anything to do (or to check)."""
@@ -245,10 +262,34 @@ def mark_unloaded(state: _State, keys: Iterable[str]) -> None:
 # -- transitions -----------------------------------------------------------------------
 
 
+def _fire(hook: Hook[...], objects: SessionObjects, states: Iterable[_State]) -> None:
+    """Fire a lifecycle hook for each live object (callers test ``hook.listeners`` first)."""
+    _fire_objects(hook, objects, [state.obj() for state in states])
+
+
+def _fire_objects(hook: Hook[...], objects: SessionObjects, objs: Iterable[object]) -> None:
+    """Fire a lifecycle hook for objects the caller holds (they may have no other holder)."""
+    session = objects.session
+    if session is None:
+        return
+    for obj in objs:
+        if obj is not None:
+            hook(session, obj)
+
+
 def to_pending(objects: SessionObjects, state: _State, obj: object) -> None:
     """Transient -> pending: the object is inserted at the next flush."""
+    dispatch = objects.dispatch
+    attach = state.identity_map is not objects.identity_map
+    if attach and dispatch.before_attach.listeners:
+        _fire(dispatch.before_attach, objects, (state,))
     state.identity_map = objects.identity_map
     objects.new[state] = obj
+    if attach and dispatch.after_attach.listeners:
+        _fire(dispatch.after_attach, objects, (state,))
+    hook = dispatch.transient_to_pending
+    if hook.listeners:
+        _fire(hook, objects, (state,))
 
 
 def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None:
@@ -258,6 +299,9 @@ def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None
         InvalidRequestError: if another object with its identity is in the session.
     """
     imap = objects.identity_map
+    dispatch = objects.dispatch
+    if dispatch.before_attach.listeners:
+        _fire(dispatch.before_attach, objects, (state,))
     existing = imap.add(state)
     if existing is not None:
         raise InvalidRequestError(
@@ -269,10 +313,22 @@ def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None
     if state.modified:
         state.strong = obj
         imap.modified[state] = None
+    if dispatch.after_attach.listeners:
+        _fire(dispatch.after_attach, objects, (state,))
+    hook = dispatch.detached_to_persistent
+    if hook.listeners:
+        _fire(hook, objects, (state,))
 
 
-def detach(objects: SessionObjects, state: _State) -> None:
-    """Pending -> transient, or persistent / deleted -> detached: leave the session."""
+def _leaving_hook(objects: SessionObjects, state: _State) -> Hook[...]:
+    """The hook of an object leaving the session, by where it stands."""
+    dispatch = objects.dispatch
+    if state.identity is None:
+        return dispatch.pending_to_transient
+    return dispatch.deleted_to_detached if state.deleted else dispatch.persistent_to_detached
+
+
+def _unlink(objects: SessionObjects, state: _State) -> None:
     objects.new.pop(state, None)
     objects.deleted.pop(state, None)
     objects.identity_map.discard(state)
@@ -280,15 +336,28 @@ def detach(objects: SessionObjects, state: _State) -> None:
     state.strong = None
 
 
+def detach(objects: SessionObjects, state: _State) -> None:
+    """Pending -> transient, or persistent / deleted -> detached: leave the session."""
+    hook = _leaving_hook(objects, state)
+    _unlink(objects, state)
+    if hook.listeners:
+        _fire(hook, objects, (state,))
+
+
 def detach_all(objects: SessionObjects, flushed_deletes: Iterable[_State]) -> None:
     """Every object leaves the session (``expunge_all``, ``close``)."""
     imap = objects.identity_map
-    for state in [*objects.new, *imap.all_states(), *objects.deleted, *flushed_deletes]:
+    leaving = [*objects.new, *imap.all_states(), *objects.deleted, *flushed_deletes]
+    hooks = [(_leaving_hook(objects, state), state) for state in leaving]
+    for state in leaving:
         state.identity_map = None
         state.strong = None
     imap.clear()
     objects.new.clear()
     objects.deleted.clear()
+    for hook, state in hooks:
+        if hook.listeners:
+            _fire(hook, objects, (state,))
 
 
 def to_transient(objects: SessionObjects | None, state: _State) -> None:
@@ -297,7 +366,15 @@ def to_transient(objects: SessionObjects | None, state: _State) -> None:
     Loaded values stay; expired ones are forgotten.
     """
     if objects is not None:
-        detach(objects, state)
+        dispatch = objects.dispatch
+        hook = (
+            dispatch.pending_to_transient
+            if state.identity is None
+            else (dispatch.persistent_to_transient)
+        )
+        _unlink(objects, state)
+        if hook.listeners:
+            _fire(hook, objects, (state,))
     state.identity_map = None
     state.identity = None
     state.deleted = False
@@ -328,6 +405,9 @@ def after_flush(
     imap = objects.identity_map
     new = objects.new
     inserted = outcome.inserted
+    persisted = objects.dispatch.pending_to_persistent
+    # the pending list may hold the only reference: keep the objects for the listeners
+    held = list(new.values()) if persisted.listeners else None
     if len(inserted) == len(new):
         new.clear()
     else:
@@ -362,6 +442,9 @@ def after_flush(
             expire(state, obj.__dict__, keys)
     to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)
+    if held is not None:
+        _fire(persisted, objects, [*inserted, *(state for state, _old in outcome.switched)])
+        del held
 
 
 def _displaced(objects: SessionObjects, stale: _State, state: _State) -> None:
@@ -408,6 +491,9 @@ def to_deleted(objects: SessionObjects, records: TransactionRecords, states: lis
         mark_clean(state)
         state.deleted = True
         records.deleted[state] = None
+    hook = objects.dispatch.persistent_to_deleted
+    if hook.listeners:
+        _fire(hook, objects, states)
 
 
 def _switch_rows(
@@ -445,6 +531,9 @@ def remove_snapshot(
     for state in records.deleted:
         state.identity_map = None
         state.strong = None
+    hook = objects.dispatch.deleted_to_detached
+    if hook.listeners:
+        _fire(hook, objects, records.deleted)
     if expire_objects:
         expire_all(objects)
 
@@ -461,19 +550,36 @@ def restore_snapshot(
     """
     imap = objects.identity_map
     inserted = records.inserted
+    dispatch = objects.dispatch
+    # persistent (its row was inserted in the boundary) or pending -> transient
+    back = [
+        (
+            dispatch.pending_to_transient if s in objects.new else dispatch.persistent_to_transient,
+            s.obj(),  # held here: unlinking may drop the pending list's reference
+        )
+        for s in [*inserted, *objects.new]
+        if s.identity_map is imap
+    ]
     for state in [*inserted, *objects.new]:
-        detach(objects, state)
+        _unlink(objects, state)
         state.identity = None
         mark_clean(state)
     # a re-keyed state whose row was inserted in the boundary stays transient
     _rekey(imap, {s: old for s, old in records.rekeyed.items() if s not in inserted})
+    undeleted = []
     for state in records.deleted:
         state.deleted = False  # the DELETE is undone, whether or not still attached
         if state.identity_map is imap:  # not expunged since
+            undeleted.append(state)
             displaced = imap.replace(state)  # whatever took its key meanwhile leaves
             if displaced is not None:
                 detach(objects, displaced)
     objects.deleted.clear()
+    for hook, obj in back:
+        if hook.listeners:
+            _fire_objects(hook, objects, (obj,))
+    if dispatch.deleted_to_persistent.listeners:
+        _fire(dispatch.deleted_to_persistent, objects, undeleted)
     dirty = records.dirty
     for state in imap.all_states():
         if dirty_only and not (state.modified or state in dirty):

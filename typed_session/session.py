@@ -9,13 +9,13 @@ done below it, and nothing below calls back up:
 * ``unitofwork`` plans a flush, ``persistence`` runs the plan, ``loading`` runs queries;
 * ``transaction`` ends transactions, and talks to the session only through the
   ``TransactionOwner`` protocol, as states load expired attributes through ``StateOwner``:
-  both are implemented by ``_Owner``, the session as the layers below see it.
+  both are implemented by ``owner.SessionOwner``, the session as the layers below see it.
 """
 
 from __future__ import annotations
 
 import itertools
-import weakref
+import warnings
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
@@ -25,6 +25,7 @@ from sqlalchemy.exc import (
     ArgumentError,
     InvalidRequestError,
     NoResultFound,
+    SAWarning,
     StatementError,
     UnboundExecutionError,
 )
@@ -36,10 +37,12 @@ from typing_extensions import TypeVarTuple, Unpack
 
 from typed_session import lifecycle, loading
 from typed_session.config import SessionConfig, SessionOptions, validate_options
+from typed_session.events import SessionEvents, session_events
 from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
 from typed_session.identity import IdentityMap
 from typed_session.loading import ExecutionOptions, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
+from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.transaction import SessionTransaction, TransactionState
@@ -66,84 +69,10 @@ _ids = itertools.count(1)
 _COMPOSITE_IDENT_TYPES = frozenset({tuple, list, dict})
 #: entity class -> mapper, filled on first use (cheaper than the class's own __dict__)
 _MAPPERS: dict[type[Any], Mapper[Any]] = {}
-_FLUSH_LIMIT = 100
 _AUTOFLUSH_DETAIL = (
     "raised as a result of Query-invoked autoflush; consider using a session.no_autoflush "
     "block if this flush is occurring prematurely"
 )
-
-
-@final
-class _Owner:
-    """The session as its states and its transaction see it (``StateOwner``, ``TransactionOwner``).
-
-    The session and its transactions hold it; it holds the session and the identity map
-    holds it weakly, so no reference cycle keeps a session alive: when the user drops
-    the session, its objects are detached at once. It holds the session's objects
-    strongly, so that a transaction the user kept can still roll back and restore them.
-    """
-
-    __slots__ = ("__weakref__", "_session", "objects")
-
-    def __init__(self, session: Session) -> None:
-        self._session = weakref.ref(session)
-        #: set by the session once its objects exist (they need this owner first)
-        self.objects: lifecycle.SessionObjects
-
-    @property
-    def session(self) -> Session | None:
-        return self._session()
-
-    def _live(self) -> Session:
-        session = self._session()
-        if session is None:
-            raise InvalidRequestError(
-                "the Session this transaction or object belonged to no longer exists; "
-                "keep a reference to the session while you use its objects"
-            )
-        return session
-
-    @property
-    def expire_on_commit(self) -> bool:
-        return self._live().expire_on_commit
-
-    def load_expired(self, state: InstanceState[Any], /) -> None:
-        session = self._live()
-        loading.require_identity(state)  # before an autoflush: no SQL for a pending object
-        session._autoflush()
-        loading.load_expired(state, session.connection(state.mapper.class_))
-
-    def flush_before_commit(self) -> None:
-        session = self._live()
-        for _ in range(_FLUSH_LIMIT):
-            if not self.objects.has_changes():
-                return
-            session.flush()
-        raise FlushError(
-            f"over {_FLUSH_LIMIT} consecutive flushes happened within commit(); something "
-            "keeps creating or changing objects while the session flushes"
-        )
-
-    def transaction_ended(self, transaction: SessionTransaction, /) -> None:
-        session = self._session()
-        if session is not None and session._transaction is transaction:
-            session._transaction = transaction.parent
-            session._identity_map.transaction_begun = transaction.parent is not None
-
-    def context_entered(self, transaction: SessionTransaction, /) -> None:
-        session = self._session()
-        if session is not None:
-            session._context_blocks.append(transaction)
-
-    def context_exited(self, transaction: SessionTransaction, /) -> None:
-        session = self._session()
-        if session is not None and transaction in session._context_blocks:
-            session._context_blocks.remove(transaction)
-
-    def autobegin(self) -> None:
-        session = self._session()
-        if session is not None:
-            session._autobegin()
 
 
 @final
@@ -176,9 +105,14 @@ class Session(Generic[BindT]):
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
         self.hash_key: int = next(_ids)
-        self._owner = owner = _Owner(self)
+        self._owner = owner = SessionOwner(self)
         self._identity_map = imap = IdentityMap(owner)
-        self._objects = owner.objects = objects = lifecycle.SessionObjects(imap)
+        self._objects = owner.objects = objects = lifecycle.SessionObjects(
+            imap, session_events, self
+        )
+        self._events: SessionEvents | None = None
+        #: set while a flush sends its statements: add() and delete() then warn
+        self._executing = False
         #: the identity map's mapper -> {key: state} tables for the default identity token
         self._default_tables = imap.default_tables
         self._new = objects.new
@@ -206,6 +140,29 @@ class Session(Generic[BindT]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def events(self) -> SessionEvents:
+        """This session's event hooks: ``session.events.after_commit.listen(fn)``.
+
+        Listeners on ``typed_session.session_events`` (every session) fire too, first.
+        """
+        events = self._events
+        if events is None:
+            events = self._events = SessionEvents(self._objects.dispatch)
+            self._objects.dispatch = events
+        return events
+
+    def _warn_if_executing(self, operation: str) -> None:
+        if self._executing:
+            warnings.warn(
+                f"Usage of the '{operation}' operation is not currently supported within "
+                "the execution stage of the flush process. Results may not be consistent. "
+                "Consider using alternative event listeners or connection-level operations "
+                "instead (after_flush, or before_flush for changes to make in this flush)",
+                SAWarning,
+                stacklevel=3,
+            )
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -418,6 +375,8 @@ class Session(Generic[BindT]):
         state = instance_state(instance)
         if self._transaction is None:
             self._autobegin()
+        if self._executing:
+            self._warn_if_executing("add")
         imap = state.identity_map
         mine = imap is self._identity_map
         if not mine and imap is not None:
@@ -456,6 +415,8 @@ class Session(Generic[BindT]):
             state = instance_state(instance)
         if self._transaction is None:
             self._autobegin()
+        if self._executing:
+            self._warn_if_executing("delete")
         if state.identity is None:
             raise ObjectStateError(
                 instance,
@@ -745,6 +706,9 @@ class Session(Generic[BindT]):
     def _flush(self) -> None:
         """Load, plan, check, execute, and move the objects on: the unit of work, in order."""
         objects = self._objects
+        dispatch = objects.dispatch
+        if dispatch.before_flush.listeners:
+            dispatch.before_flush(self)  # may still add, change or delete objects
         self._load_expired_keys()
         plan = self._plan()
         for state in plan.clean:
@@ -752,12 +716,19 @@ class Session(Generic[BindT]):
         if plan.empty:
             return
         tx = self._active_transaction()
+        self._executing = True
         try:
             outcome = execute_plan(plan, tx.connection_for)
         except BaseException as err:
             tx.fail(err)
             raise
+        finally:
+            self._executing = False
+        if dispatch.after_flush.listeners:
+            dispatch.after_flush(self, plan)
         lifecycle.after_flush(objects, tx.records, outcome)
+        if dispatch.after_flush_postexec.listeners:
+            dispatch.after_flush_postexec(self, plan)
 
     def _load_expired_keys(self) -> None:
         """Load objects to update or delete whose primary key is expired (as the seed does).

@@ -44,6 +44,7 @@ __all__ = [
     "ConnectionBinding",
     "SessionTransaction",
     "Snapshot",
+    "TransactionEvent",
     "TransactionOwner",
     "TransactionState",
 ]
@@ -75,6 +76,16 @@ class TransactionOwner(Protocol):
         """The transaction is over: the session can begin another."""
         ...
 
+    def transaction_event(
+        self,
+        event: TransactionEvent,
+        transaction: SessionTransaction,
+        connection: Connection | None = None,
+        /,
+    ) -> None:
+        """Something happened to a transaction: the session fires its event hooks."""
+        ...
+
     def context_entered(self, transaction: SessionTransaction, /) -> None:
         """A ``with`` block of the transaction begins."""
         ...
@@ -82,6 +93,21 @@ class TransactionOwner(Protocol):
     def context_exited(self, transaction: SessionTransaction, /) -> None:
         """A ``with`` block of the transaction ends."""
         ...
+
+
+@final
+class TransactionEvent(enum.Enum):
+    """What a transaction tells its owner, in the seed's order (each is an event hook)."""
+
+    CREATED = "after_transaction_create"
+    BEGUN = "after_begin"
+    """A connection joined the transaction (BEGIN, or a SAVEPOINT): ``connection`` is set."""
+    BEFORE_COMMIT = "before_commit"
+    COMMITTED = "after_commit"
+    ROLLED_BACK = "after_rollback"
+    SOFT_ROLLED_BACK = "after_soft_rollback"
+    """``rollback()`` has returned."""
+    ENDED = "after_transaction_end"
 
 
 @final
@@ -169,6 +195,7 @@ class SessionTransaction:
         self._child: SessionTransaction | None = None
         if parent is not None:
             parent._child = self
+        owner.transaction_event(TransactionEvent.CREATED, self)
 
     @property
     def session(self) -> object:
@@ -282,6 +309,7 @@ class SessionTransaction:
                 conn.close()
                 raise
         self._connections[bind] = binding
+        self._owner.transaction_event(TransactionEvent.BEGUN, self, binding.connection)
         return binding.connection
 
     def _begin(self, connection: Connection) -> Transaction:
@@ -314,6 +342,7 @@ class SessionTransaction:
 
     def _prepare(self) -> None:
         """Release inner SAVEPOINTs, flush, and PREPARE (two-phase roots only)."""
+        self._owner.transaction_event(TransactionEvent.BEFORE_COMMIT, self)
         child = self._child
         if child is not None:
             child.commit()
@@ -351,6 +380,7 @@ class SessionTransaction:
             self.rollback()
             raise
         self._move(TransactionState.COMMITTED)
+        self._owner.transaction_event(TransactionEvent.COMMITTED, self)
         if self.parent is not None:
             release_into(self.parent.records, self.records)
         else:
@@ -378,6 +408,7 @@ class SessionTransaction:
         if self.state is not TransactionState.DEACTIVE:
             try:
                 self._rollback_connections()
+                self._owner.transaction_event(TransactionEvent.ROLLED_BACK, self)
             finally:
                 self._move(TransactionState.DEACTIVE)
                 self._restore()
@@ -392,6 +423,7 @@ class SessionTransaction:
             )
             self._restore()
         self.close()
+        self._owner.transaction_event(TransactionEvent.SOFT_ROLLED_BACK, self)
 
     def _restore(self) -> None:
         restore_snapshot(self._owner.objects, self.records, dirty_only=self.nested)
@@ -404,6 +436,7 @@ class SessionTransaction:
         self._failure = error
         try:
             self._rollback_connections()
+            self._owner.transaction_event(TransactionEvent.ROLLED_BACK, self)
         finally:
             self._move(TransactionState.DEACTIVE)
             # the records stay: rollback() restores from them again, for objects
@@ -445,6 +478,7 @@ class SessionTransaction:
         if self.parent is not None and self.parent._child is self:
             self.parent._child = None
         self._owner.transaction_ended(self)
+        self._owner.transaction_event(TransactionEvent.ENDED, self)
 
     def __enter__(self) -> Self:
         self._owner.context_entered(self)

@@ -45,7 +45,9 @@ DELEGATING_RECEIVERS = frozenset({"self", "loading", "persistence"})
 #: Core names that start with an underscore but are documented public API (``Row``'s)
 PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t"})
 #: the session itself, and what is built on it: the package's exports, the object helpers
-MODULES_ABOVE_THE_SESSION = frozenset({"session.py", "__init__.py", "objects.py"})
+MODULES_ABOVE_THE_SESSION = frozenset({"session.py", "owner.py", "__init__.py", "objects.py"})
+#: modules that may not name the session even for annotations (they talk to protocols)
+NEVER_NAME_THE_SESSION = frozenset({"transaction.py", "state.py", "instrumentation.py"})
 #: Core modules that are internal even though their names are not underscored
 PRIVATE_CORE_MODULES = frozenset({"sqlalchemy.engine.result"})
 
@@ -193,12 +195,36 @@ def private_core_names(name: str, tree: ast.Module, own: frozenset[str]) -> list
     return found
 
 
+def _typing_only_lines(tree: ast.Module) -> set[int]:
+    """Lines inside ``if TYPE_CHECKING:`` blocks (imports there are for annotations)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+        ):
+            for inner in node.body:
+                for sub in ast.walk(inner):
+                    if hasattr(sub, "lineno"):
+                        lines.add(sub.lineno)
+    return lines
+
+
 def imports_of_session(name: str, tree: ast.Module) -> list[str]:
-    """Rule 4: ``session.py`` imported by a module below it."""
+    """Rule 4: ``session.py`` imported by a module below it.
+
+    Below the session, an import for annotations only (under ``TYPE_CHECKING``) is
+    allowed (the event hooks name the session type their listeners receive), except in
+    the modules that talk to the session through protocols, which may not name it at all.
+    """
     if name in MODULES_ABOVE_THE_SESSION:
         return []
+    typing_only = set() if name in NEVER_NAME_THE_SESSION else _typing_only_lines(tree)
     found: list[str] = []
     for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
             names = {alias.name for alias in node.names}
@@ -327,11 +353,19 @@ def test_rule_3_allows_our_own_private_names_and_rows_public_ones() -> None:
         "from typed_session.session import Session\n",
         "from typed_session import session\n",
         "import typed_session.session\n",
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-        "    from typed_session.session import Session\n",
     ],
 )
 def test_rule_4_catches_an_import_of_the_session(source: str) -> None:
     assert imports_of_session("transaction.py", ast.parse(source))
-    assert imports_of_session("state.py", ast.parse(source))
+    assert imports_of_session("lifecycle.py", ast.parse(source))
     assert not imports_of_session("session.py", ast.parse(source))
+
+
+def test_rule_4_allows_annotations_below_except_where_protocols_are_the_way() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from typed_session.session import Session\n"
+    )
+    assert not imports_of_session("events.py", ast.parse(source))
+    assert imports_of_session("transaction.py", ast.parse(source))
+    assert imports_of_session("state.py", ast.parse(source))
