@@ -709,26 +709,35 @@ class Session(Generic[BindT]):
         dispatch = objects.dispatch
         if dispatch.before_flush.listeners:
             dispatch.before_flush(self)  # may still add, change or delete objects
-        self._load_expired_keys()
-        plan = self._plan()
+        try:
+            self._load_expired_keys()
+            plan = self._plan()
+        except (FlushError, ObjectDeletedError, UnboundExecutionError):
+            raise  # refused before any write: the session stays usable
+        except BaseException as err:  # the loads' SQL failed, or was interrupted
+            tx = self._transaction
+            if tx is not None and tx.is_active:
+                tx.fail(err)
+            raise
         for state in plan.clean:
             lifecycle.mark_clean(state)
         if plan.empty:
             return
         tx = self._active_transaction()
-        self._executing = True
         try:
-            outcome = execute_plan(plan, tx.connection_for)
-        except BaseException as err:
+            self._executing = True
+            try:
+                outcome = execute_plan(plan, tx.connection_for)
+            finally:
+                self._executing = False
+            if dispatch.after_flush.listeners:
+                dispatch.after_flush(self, plan)
+            lifecycle.after_flush(objects, tx.records, outcome)
+            if dispatch.after_flush_postexec.listeners:
+                dispatch.after_flush_postexec(self, plan)
+        except BaseException as err:  # a listener's error or an interrupt too
             tx.fail(err)
             raise
-        finally:
-            self._executing = False
-        if dispatch.after_flush.listeners:
-            dispatch.after_flush(self, plan)
-        lifecycle.after_flush(objects, tx.records, outcome)
-        if dispatch.after_flush_postexec.listeners:
-            dispatch.after_flush_postexec(self, plan)
 
     def _load_expired_keys(self) -> None:
         """Load objects to update or delete whose primary key is expired (as the seed does).
