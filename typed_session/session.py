@@ -146,7 +146,6 @@ class _Owner:
             session._autobegin()
 
 
-@final
 class Session(Generic[BindT]):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
