@@ -20,6 +20,8 @@ from typed_session.exc import StaleDataError as StaleDataError
 from typed_session.exc import UnmappedClassError as UnmappedClassError
 from typed_session.exc import UnmappedInstanceError as UnmappedInstanceError
 from typed_session.exc import UnsetAttributeError as UnsetAttributeError
+from typed_session.factory import SessionClass as SessionClass
+from typed_session.factory import sessionmaker as sessionmaker
 from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
 from typed_session.mapping.fields import Mapped as Mapped
@@ -58,6 +60,7 @@ __all__ = [
     "ObjectStateError",
     "Registry",
     "Session",
+    "SessionClass",
     "SessionConfig",
     "SessionConfigError",
     "SessionEvents",
@@ -78,4 +81,5 @@ __all__ = [
     "mixin",
     "object_session",
     "session_events",
+    "sessionmaker",
 ]

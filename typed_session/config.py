@@ -7,6 +7,7 @@ option fails at once with the option's name, instead of misbehaving later.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypedDict
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
@@ -35,22 +36,49 @@ class SessionConfig(BaseModel):
     twophase: StrictBool = False
     info: dict[Any, Any] | None = None
 
+    def as_options(self) -> SessionOptions:
+        """The options as keyword arguments: ``Session(bind, **config.as_options())``."""
+        return SessionOptions(
+            autoflush=self.autoflush,
+            expire_on_commit=self.expire_on_commit,
+            twophase=self.twophase,
+            info=self.info,
+        )
 
-def validate_options(owner: str, options: dict[str, Any]) -> SessionConfig:
+
+#: options of SQLAlchemy 1.3's Session that are gone for good, and what to do instead
+_RETIRED: dict[str, str] = {
+    "autocommit": "sessions begin a transaction by themselves when first used, as in "
+    "SQLAlchemy 2.x; mark an explicit one with `with session.begin():`",
+    "weak_identity_map": "the identity map is always weak-referencing",
+    "_enable_transaction_accounting": "transaction accounting is always on",
+    "extension": "typed events replace SessionExtension",
+    "enable_baked_queries": "there are no baked queries: Core caches compiled statements",
+}
+
+
+def validate_options(
+    owner: str, options: dict[str, Any], *, parameters: Sequence[str] = ()
+) -> SessionConfig:
     """Validate keyword options into a ``SessionConfig``.
 
     Args:
-        owner: what was being constructed, for the message (``"Session"``).
+        owner: what was being called, for the message (``"Session"``).
         options: the keyword arguments as given.
+        parameters: the caller's other keyword parameters (``"bind"``), named in the
+            message and offered as suggestions for a misspelt option.
 
     Raises:
         SessionConfigError: naming each unknown or mistyped option and what it accepts.
     """
-    known = list(SessionConfig.model_fields)
-    unknown = [k for k in options if k not in known]
+    known = [*parameters, *SessionConfig.model_fields]
+    unknown = [k for k in options if k not in SessionConfig.model_fields]
     if unknown:
         hints = []
         for k in unknown:
+            if k in _RETIRED:
+                hints.append(f"{k!r} (retired: {_RETIRED[k]})")
+                continue
             close = difflib.get_close_matches(k, known, n=1)
             hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SessionConfigError(

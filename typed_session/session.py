@@ -18,7 +18,7 @@ import itertools
 import warnings
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result, ScalarResult
 from sqlalchemy.exc import (
@@ -75,7 +75,6 @@ _AUTOFLUSH_DETAIL = (
 )
 
 
-@final
 class Session(Generic[BindT]):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
@@ -152,6 +151,12 @@ class Session(Generic[BindT]):
             events = self._events = SessionEvents(self._objects.dispatch)
             self._objects.dispatch = events
         return events
+
+    def _listen_below(self, parent: SessionEvents) -> None:
+        """Take ``parent`` (a ``sessionmaker``'s hooks) as the level above this session's."""
+        if self._events is not None:
+            raise InvalidRequestError("this session's events already have their levels")
+        self._objects.dispatch = parent
 
     def _warn_if_executing(self, operation: str) -> None:
         if self._executing:

@@ -24,6 +24,7 @@ from typed_session import (
     entity,
     make_transient,
     session_events,
+    sessionmaker,
 )
 from typed_session.unitofwork import FlushPlan
 
@@ -313,3 +314,20 @@ def test_add_or_delete_inside_the_flush_execution_warns(
 
     event.listen(engine, "before_cursor_execute", meddle, once=True)
     session.flush()
+
+
+def test_a_factorys_listeners_fire_for_its_sessions_only(engine: Engine) -> None:
+    fired: list[str] = []
+    factory = sessionmaker(engine)
+    other_factory = sessionmaker(engine)
+    factory.events.after_commit.listen(lambda _s: fired.append("factory"))
+    session_events.after_commit.listen(record_global := lambda _s: fired.append("global"))
+    try:
+        with factory() as session:
+            session.events.after_commit.listen(lambda _s: fired.append("session"))
+            session.commit()
+        with other_factory() as other:
+            other.commit()
+    finally:
+        session_events.after_commit.remove(record_global)
+    assert fired == ["global", "factory", "session", "global"]

@@ -49,7 +49,7 @@ def _report(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_check_files_exist() -> None:
     names = {p.name for p in CHECK_FILES}
-    assert {"check_entity.py", "check_session.py"} <= names
+    assert {"check_entity.py", "check_factory.py", "check_session.py"} <= names
 
 
 @pytest.mark.parametrize("path", CHECK_FILES, ids=lambda p: p.name)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError
 
-from typed_session import Session, SessionConfig, SessionConfigError
+from typed_session import Session, SessionConfig, SessionConfigError, SessionOptions
 from typed_session.config import validate_options
 
 
@@ -118,3 +118,37 @@ def test_session_takes_its_options(memory_engine: Engine) -> None:
         assert s.info == info
         assert s.info is not info  # the session's own copy
         assert s.config == SessionConfig(autoflush=False, expire_on_commit=False, info=info)
+
+
+def test_a_retired_option_to_session_says_so_too(memory_engine: Engine) -> None:
+    with pytest.raises(SessionConfigError, match=r"'weak_identity_map' \(retired: "):
+        Session(memory_engine, weak_identity_map=False)  # type: ignore[call-arg]
+
+
+def test_a_retired_option_is_named_with_what_replaced_it() -> None:
+    with pytest.raises(SessionConfigError) as info:
+        validate_options("Session", {"autocommit": True, "extension": None})
+    message = str(info.value)
+    assert "'autocommit' (retired: sessions begin a transaction by themselves" in message
+    assert "`with session.begin():`" in message
+    assert "'extension' (retired: typed events replace SessionExtension)" in message
+
+
+def test_other_parameters_are_suggested_and_listed() -> None:
+    with pytest.raises(SessionConfigError) as info:
+        validate_options("f", {"bnd": 1}, parameters=("bind",))
+    message = str(info.value)
+    assert "'bnd' (did you mean 'bind'?)" in message
+    assert "the options are: bind, autoflush, expire_on_commit, twophase, info" in message
+
+
+def test_other_parameters_are_not_options() -> None:
+    with pytest.raises(SessionConfigError, match="unknown option"):
+        validate_options("f", {"bind": 1}, parameters=("bind",))
+
+
+def test_as_options_gives_every_config_field() -> None:
+    config = SessionConfig(autoflush=False, expire_on_commit=False, twophase=True, info={})
+    options = config.as_options()
+    assert set(options) == set(SessionConfig.model_fields) == set(get_type_hints(SessionOptions))
+    assert SessionConfig(**options) == config
