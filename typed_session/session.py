@@ -18,9 +18,9 @@ import itertools
 import warnings
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy.engine import Connection, CursorResult, Engine, Result, ScalarResult
+from sqlalchemy.engine import Connection, Engine, Result
 from sqlalchemy.exc import (
     ArgumentError,
     InvalidRequestError,
@@ -30,10 +30,8 @@ from sqlalchemy.exc import (
     UnboundExecutionError,
 )
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
-from typing_extensions import TypeVarTuple, Unpack
+from typing_extensions import Unpack
 
 from typed_session import lifecycle, loading
 from typed_session.config import SessionConfig, SessionOptions, validate_options
@@ -45,6 +43,7 @@ from typed_session.mapping.mapper import Mapper, mapper_of
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
+from typed_session.statements import StatementMethods
 from typed_session.transaction import SessionTransaction, TransactionState
 from typed_session.unitofwork import FlushPlan, plan_flush
 
@@ -61,8 +60,6 @@ BindT = TypeVarDefault(
     "BindT", bound=Engine | Connection, default=Engine | Connection, covariant=True
 )
 _O = TypeVar("_O")
-_T = TypeVar("_T")
-_Ts = TypeVarTuple("_Ts")
 
 _ids = itertools.count(1)
 #: what get() hands to normalize_identity() on a single-column key (all else is the key)
@@ -75,7 +72,7 @@ _AUTOFLUSH_DETAIL = (
 )
 
 
-class Session(Generic[BindT]):
+class Session(StatementMethods, Generic[BindT]):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
     Args:
@@ -487,6 +484,14 @@ class Session(Generic[BindT]):
                 return found
         return self._get_from_database(mapper, ident)
 
+    def _run(
+        self, statement: Executable, params: Params, execution_options: ExecutionOptions
+    ) -> Result[*tuple[Any, ...]]:
+        """Autoflush, then run the statement in the transaction (``StatementMethods``)."""
+        self._autoflush()
+        conn = self.connection()
+        return loading.execute(conn, self._identity_map, statement, params, execution_options)
+
     def _get_from_database(self, mapper: Mapper[_O], ident: Hashable) -> _O | None:
         self._autoflush()
         conn = self.connection(mapper.class_)
@@ -505,105 +510,6 @@ class Session(Generic[BindT]):
                 f"primary key {ident!r}. Use get() to receive None instead"
             )
         return obj
-
-    @overload
-    def execute(
-        self,
-        statement: TypedReturnsRows[*_Ts],
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> Result[*_Ts]: ...
-
-    @overload
-    def execute(
-        self,
-        statement: UpdateBase,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> CursorResult[*tuple[Any, ...]]: ...
-
-    @overload
-    def execute(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> Result[*tuple[Any, ...]]: ...
-
-    def execute(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> Result[*tuple[Any, ...]]:
-        """Run a Core statement in the session's transaction, after an autoflush.
-
-        Entities selected (``select(User)``) come back as objects, through the identity
-        map; everything else is Core's own result.
-        """
-        self._autoflush()
-        conn = self.connection()
-        return loading.execute(conn, self._identity_map, statement, params, execution_options)
-
-    @overload
-    def scalars(
-        self,
-        statement: TypedReturnsRows[_T],
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> ScalarResult[_T]: ...
-
-    @overload
-    def scalars(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> ScalarResult[Any]: ...
-
-    def scalars(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> ScalarResult[Any]:
-        """Run a statement and yield the first column of each row (``select(User)``: users)."""
-        return self.execute(statement, params, execution_options=execution_options).scalars()
-
-    @overload
-    def scalar(
-        self,
-        statement: TypedReturnsRows[_T],
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> _T | None: ...
-
-    @overload
-    def scalar(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> Any: ...
-
-    def scalar(
-        self,
-        statement: Executable,
-        params: Params = None,
-        *,
-        execution_options: ExecutionOptions = None,
-    ) -> Any:
-        """Run a statement and return the first column of its first row, or ``None``."""
-        return self.execute(statement, params, execution_options=execution_options).scalar()
 
     def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
         """Discard loaded values of an object so that the next read reloads them.
