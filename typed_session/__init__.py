@@ -36,6 +36,7 @@ from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
 from typed_session.session import Session as Session
+from typed_session.session import close_all_sessions as close_all_sessions
 from typed_session.state import InstanceState as InstanceState
 from typed_session.state import ObjectState as ObjectState
 from typed_session.state import instance_state as instance_state
@@ -72,6 +73,7 @@ __all__ = [
     "UnmappedClassError",
     "UnmappedInstanceError",
     "UnsetAttributeError",
+    "close_all_sessions",
     "column",
     "entity",
     "inspect_entity",

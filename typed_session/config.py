@@ -8,13 +8,29 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, Literal, TypeAlias, TypedDict
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 
 from typed_session.exc import SessionConfigError
 
 __all__ = ["SessionConfig", "SessionOptions", "validate_options"]
+
+
+JoinTransactionMode: TypeAlias = Literal[
+    "conditional_savepoint", "create_savepoint", "control_fully", "rollback_only"
+]
+"""How a session bound to a ``Connection`` already in a transaction joins it (2.x):
+
+* ``"conditional_savepoint"`` (default): ``"create_savepoint"`` if the connection is in a
+  SAVEPOINT, else ``"rollback_only"``;
+* ``"create_savepoint"``: the session works in a SAVEPOINT of its own; its commit
+  releases it, its rollback rolls back to it; the caller's transaction is untouched
+  (the test-fixture recipe: wrap each test in one outer transaction, roll it back);
+* ``"control_fully"``: the session commits and rolls back the caller's transaction;
+* ``"rollback_only"``: the session rolls back the caller's transaction on rollback, and
+  leaves it alone on commit and close.
+"""
 
 
 class SessionOptions(TypedDict, total=False):
@@ -24,6 +40,8 @@ class SessionOptions(TypedDict, total=False):
     expire_on_commit: bool
     twophase: bool
     info: dict[Any, Any] | None
+    join_transaction_mode: JoinTransactionMode
+    execution_options: dict[str, Any] | None
 
 
 class SessionConfig(BaseModel):
@@ -35,6 +53,8 @@ class SessionConfig(BaseModel):
     expire_on_commit: StrictBool = True
     twophase: StrictBool = False
     info: dict[Any, Any] | None = None
+    join_transaction_mode: JoinTransactionMode = "conditional_savepoint"
+    execution_options: dict[str, Any] | None = None
 
     def as_options(self) -> SessionOptions:
         """The options as keyword arguments: ``Session(bind, **config.as_options())``."""
@@ -43,6 +63,8 @@ class SessionConfig(BaseModel):
             expire_on_commit=self.expire_on_commit,
             twophase=self.twophase,
             info=self.info,
+            join_transaction_mode=self.join_transaction_mode,
+            execution_options=self.execution_options,
         )
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Hashable, Iterable, Iterator
+import weakref
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -33,7 +34,7 @@ from sqlalchemy.sql import Executable
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
-from typed_session import lifecycle, loading
+from typed_session import lifecycle, loading, prepare
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
 from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
@@ -45,13 +46,12 @@ from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.statements import StatementMethods
 from typed_session.transaction import SessionTransaction, TransactionState
-from typed_session.unitofwork import FlushPlan, plan_flush
 
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-__all__ = ["BindT", "Session"]
+__all__ = ["BindT", "Session", "close_all_sessions"]
 
 #: the bind a session was made with; covariant (``bind`` is read-only), so that a
 #: ``Session[Engine]`` and a ``Session[Connection]`` are both a ``Session`` (the default,
@@ -62,6 +62,8 @@ BindT = TypeVarDefault(
 _O = TypeVar("_O")
 
 _ids = itertools.count(1)
+#: every session alive, for close_all_sessions()
+_SESSIONS: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
 #: what get() hands to normalize_identity() on a single-column key (all else is the key)
 _COMPOSITE_IDENT_TYPES = frozenset({tuple, list, dict})
 #: entity class -> mapper, filled on first use (cheaper than the class's own __dict__)
@@ -101,6 +103,7 @@ class Session(StatementMethods, Generic[BindT]):
         self.expire_on_commit: bool = config.expire_on_commit
         self.info: dict[Any, Any] = dict(config.info or {})
         self.hash_key: int = next(_ids)
+        _SESSIONS[self.hash_key] = self
         self._owner = owner = SessionOwner(self)
         self._identity_map = imap = IdentityMap(owner)
         self._objects = owner.objects = objects = lifecycle.SessionObjects(
@@ -232,7 +235,13 @@ class Session(StatementMethods, Generic[BindT]):
                     "transaction of this `with session.begin():` block was already "
                     "committed or rolled back inside it"
                 )
-            tx = SessionTransaction(self._owner, twophase=self.config.twophase)
+            config = self.config
+            tx = SessionTransaction(
+                self._owner,
+                twophase=config.twophase,
+                join_transaction_mode=config.join_transaction_mode,
+                execution_options=config.execution_options,
+            )
             self._transaction = tx
             self._identity_map.transaction_begun = True
         return tx
@@ -290,13 +299,30 @@ class Session(StatementMethods, Generic[BindT]):
 
     def close(self) -> None:
         """Expunge every object and end the transaction, releasing its connections."""
+        self._close(invalidate=False)
+
+    def invalidate(self) -> None:
+        """Close the session, invalidating its connections instead of pooling them again.
+
+        For when a connection may be unusable (an error mid-protocol, a process fork).
+        """
+        self._close(invalidate=True)
+
+    def _close(self, *, invalidate: bool) -> None:
         self.expunge_all()
         tx = self._transaction
         if tx is not None:
-            tx.chain()[-1].close()
+            tx.chain()[-1].close(invalidate=invalidate)
 
-    def get_bind(self, entity: type[Any] | None = None) -> Engine | Connection:
-        """The bind statements for ``entity`` (or any statement) run on.
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every session in memory (``close_all_sessions()``)."""
+        close_all_sessions()
+
+    def get_bind(
+        self, entity: type[Any] | None = None, clause: object | None = None
+    ) -> Engine | Connection:
+        """The bind statements for ``entity`` (or for ``clause``) run on: the session's.
 
         Raises:
             UnboundExecutionError: if the session has no bind.
@@ -310,9 +336,28 @@ class Session(StatementMethods, Generic[BindT]):
             )
         return self.bind
 
-    def connection(self, entity: type[Any] | None = None) -> Connection:
-        """The connection of the current transaction for ``entity``'s bind (begun on demand)."""
-        return self._active_transaction().connection_for(self.get_bind(entity))
+    def connection(
+        self,
+        entity: type[Any] | None = None,
+        clause: object | None = None,
+        bind: Engine | Connection | None = None,
+        execution_options: Mapping[str, Any] | None = None,
+    ) -> Connection:
+        """The connection of the current transaction for a bind (begun on demand).
+
+        Args:
+            entity: find the bind of this entity class.
+            clause: find the bind of this statement.
+            bind: use this bind, rather than finding one.
+            execution_options: applied when the connection is procured (ignored, with a
+                warning, if the transaction already uses it).
+        """
+        if bind is None:
+            bind = self.get_bind(entity, clause)
+        return self._active_transaction().connection_for(bind, execution_options)
+
+    def _records(self) -> lifecycle.TransactionRecords:
+        return self._autobegin().records
 
     def _bind_for(self, mapper: Mapper[Any]) -> Engine | Connection:
         return self.get_bind(mapper.class_)
@@ -621,8 +666,10 @@ class Session(StatementMethods, Generic[BindT]):
         if dispatch.before_flush.listeners:
             dispatch.before_flush(self)  # may still add, change or delete objects
         try:
-            self._load_expired_keys()
-            plan = self._plan()
+            prepare.load_expired_keys(objects, self._owner.load_expired)
+            plan = prepare.plan_with_rows_checked(
+                objects, self._bind_for, self._owner.load_expired, self._records
+            )
         except (FlushError, ObjectDeletedError, UnboundExecutionError):
             raise  # refused before any write: the session stays usable
         except BaseException as err:  # the loads' SQL failed, or was interrupted
@@ -650,42 +697,8 @@ class Session(StatementMethods, Generic[BindT]):
             tx.fail(err)
             raise
 
-    def _load_expired_keys(self) -> None:
-        """Load objects to update or delete whose primary key is expired (as the seed does).
 
-        They keep their values (a deleted object can be made transient and inserted
-        again), and a row that is gone is found before any write: ``ObjectDeletedError``.
-        """
-        objects = self._objects
-        for state in [*objects.deleted, *objects.identity_map.modified]:
-            expired = state.expired
-            if expired and not expired.isdisjoint(state.mapper.pk_keys):
-                self._owner.load_expired(state)
-
-    def _plan(self) -> FlushPlan:
-        """Plan the flush; a key conflict with a fully expired object checks its row first.
-
-        If that row is gone, the old object is dropped from the session as deleted and
-        the pending object takes the key (the seed's ``was_already_deleted``).
-        """
-        objects = self._objects
-        while True:
-            try:
-                return plan_flush(
-                    list(objects.new.items()),  # in the order the objects were added
-                    list(objects.identity_map.modified),
-                    list(objects.deleted.items()),
-                    identity_map=objects.identity_map,
-                    bind_for=self._bind_for,
-                )
-            except FlushError as conflict:
-                existing = conflict.existing
-                state = None if existing is None else instance_state(existing)
-                if state is None or state.expired is not state.mapper.column_key_set:
-                    raise
-                try:
-                    self._owner.load_expired(state)
-                except ObjectDeletedError:
-                    lifecycle.to_deleted(objects, self._autobegin().records, [state])
-                    continue
-                raise conflict from None
+def close_all_sessions() -> None:
+    """Close every session in memory: their objects are detached, connections released."""
+    for session in list(_SESSIONS.values()):
+        session.close()

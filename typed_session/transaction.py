@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import enum
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, assert_never, final
 
 from sqlalchemy.engine import Connection, Engine, Transaction, TwoPhaseTransaction
 from sqlalchemy.exc import (
@@ -27,6 +28,7 @@ from sqlalchemy.exc import (
     SAWarning,
 )
 
+from typed_session.config import JoinTransactionMode
 from typed_session.lifecycle import (
     SessionObjects,
     Snapshot,
@@ -177,6 +179,8 @@ class SessionTransaction:
         *,
         nested: bool = False,
         twophase: bool = False,
+        join_transaction_mode: JoinTransactionMode = "conditional_savepoint",
+        execution_options: Mapping[str, Any] | None = None,
     ) -> None:
         if nested and parent is None:
             raise InvalidRequestError(
@@ -187,6 +191,8 @@ class SessionTransaction:
         self.parent = parent
         self.nested = nested
         self.twophase: bool = twophase and parent is None
+        self.join_transaction_mode: JoinTransactionMode = join_transaction_mode
+        self._execution_options = dict(execution_options or {})
         self.state: TransactionState = TransactionState.ACTIVE
         self.records: TransactionRecords = TransactionRecords()
         self._connections: dict[Engine | Connection, ConnectionBinding] = {}
@@ -284,26 +290,36 @@ class SessionTransaction:
 
     # -- connections ------------------------------------------------------------------
 
-    def connection_for(self, bind: Engine | Connection) -> Connection:
-        """The connection for a bind, begun on first use (a SAVEPOINT in a nested one)."""
+    def connection_for(
+        self, bind: Engine | Connection, execution_options: Mapping[str, Any] | None = None
+    ) -> Connection:
+        """The connection for a bind, begun on first use (a SAVEPOINT in a nested one).
+
+        Args:
+            bind: the engine or connection.
+            execution_options: applied to the connection when it is procured; given
+                for a connection already in use, they are ignored with a warning (as
+                the seed does).
+        """
         binding = self._connections.get(bind)
         if binding is not None and self.state is TransactionState.ACTIVE:
+            if execution_options:
+                _warn_options_too_late()
             return binding.connection
         self.assert_active()
         if binding is not None:
             return binding.connection
         if self.parent is not None:
-            conn = self.parent.connection_for(bind)
+            conn = self.parent.connection_for(bind, execution_options)
             _begin_driver_transaction(conn)
             binding = ConnectionBinding(conn, conn.begin_nested(), owns_connection=False)
         elif isinstance(bind, Connection):
-            if bind.in_transaction():
-                binding = ConnectionBinding(bind, None, owns_connection=False)
-            else:
-                binding = ConnectionBinding(bind, self._begin(bind), owns_connection=False)
+            self._apply_options(bind, execution_options)
+            binding = self._join(bind)
         else:
             conn = bind.connect()
             try:
+                self._apply_options(conn, execution_options)
                 binding = ConnectionBinding(conn, self._begin(conn), owns_connection=True)
             except BaseException:
                 conn.close()
@@ -311,6 +327,37 @@ class SessionTransaction:
         self._connections[bind] = binding
         self._owner.transaction_event(TransactionEvent.BEGUN, self, binding.connection)
         return binding.connection
+
+    def _apply_options(
+        self, connection: Connection, execution_options: Mapping[str, Any] | None
+    ) -> None:
+        options = {**self._execution_options, **(execution_options or {})}
+        if options:
+            connection.execution_options(**options)
+
+    def _join(self, connection: Connection) -> ConnectionBinding:
+        """Begin on a ``Connection`` bind, or join the transaction it is already in.
+
+        How it joins is the session's ``join_transaction_mode`` (see ``config``).
+        """
+        if not connection.in_transaction():
+            return ConnectionBinding(connection, self._begin(connection), owns_connection=False)
+        mode = self.join_transaction_mode
+        if mode == "conditional_savepoint":
+            mode = "create_savepoint" if connection.in_nested_transaction() else "rollback_only"
+        match mode:
+            case "create_savepoint":
+                _begin_driver_transaction(connection)
+                savepoint = connection.begin_nested()
+                return ConnectionBinding(connection, savepoint, owns_connection=False)
+            case "control_fully":
+                return ConnectionBinding(
+                    connection, connection.get_transaction(), owns_connection=False
+                )
+            case "rollback_only":
+                return ConnectionBinding(connection, None, owns_connection=False)
+            case _:
+                assert_never(mode)
 
     def _begin(self, connection: Connection) -> Transaction:
         if not self.twophase:
@@ -458,8 +505,13 @@ class SessionTransaction:
             else:
                 tx.rollback()  # a failed RELEASE: Core forgets the SAVEPOINT
 
-    def close(self) -> None:
+    def close(self, *, invalidate: bool = False) -> None:
         """Release the connections (rolling back what was not committed) and end.
+
+        Args:
+            invalidate: invalidate the connections instead of returning them to the
+                pool (``Session.invalidate()``: after an error that may have left them
+                unusable).
 
         Closing a closed transaction does nothing.
         """
@@ -469,6 +521,8 @@ class SessionTransaction:
         if child is not None:
             child.close()
         for binding in self._connections.values():
+            if invalidate:
+                binding.connection.invalidate()
             if binding.owns_connection:
                 binding.connection.close()
             elif binding.transaction is not None and binding.transaction.is_active:
@@ -521,6 +575,16 @@ def _begin_driver_transaction(connection: Connection) -> None:
     driver = connection.connection.driver_connection
     if driver is not None and not getattr(driver, "in_transaction", True):
         driver.execute("BEGIN")
+
+
+def _warn_options_too_late() -> None:
+    warnings.warn(
+        "Connection is already established for the given bind; execution_options "
+        "ignored. Give execution options on the first use of the bind in a transaction, "
+        "or to the Session (execution_options=...)",
+        SAWarning,
+        stacklevel=4,
+    )
 
 
 def _rollback_failed_commit(binding: ConnectionBinding) -> None:

@@ -315,12 +315,14 @@ def test_repr_names_class_bind_and_every_option() -> None:
     factory = sessionmaker(create_engine("sqlite://"), info={"a": 1})
     assert repr(factory) == (
         "sessionmaker(class_='Session', bind=Engine(sqlite://), autoflush=True, "
-        "expire_on_commit=True, twophase=False, info={'a': 1})"
+        "expire_on_commit=True, twophase=False, info={'a': 1}, "
+        "join_transaction_mode='conditional_savepoint', execution_options=None)"
     )
     factory.configure(bind=None, autoflush=False)
     assert repr(factory) == (
         "sessionmaker(class_='Session', bind=None, autoflush=False, "
-        "expire_on_commit=True, twophase=False, info={'a': 1})"
+        "expire_on_commit=True, twophase=False, info={'a': 1}, "
+        "join_transaction_mode='conditional_savepoint', execution_options=None)"
     )
     assert repr(sessionmaker(class_=AppSession)).startswith("sessionmaker(class_='AppSession',")
 
