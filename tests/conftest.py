@@ -56,6 +56,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         directory = tmp_path_factory.mktemp("sqlite")
         return f"sqlite:///{directory / 'test.db'}"
 
+    return reachable_server_url(name)
+
+
+def reachable_server_url(name: str) -> str:
+    """The URL of a server backend, skipped (failed under ``CI=true``) if unreachable."""
     url = _server_url(name)
     if name not in _reachability:
         _reachability[name] = _probe(url)

@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
-Core's public API covers almost all the package needs. Six things it does not offer
-publicly, and each is used here and nowhere else, with a contract test
+Core's public API covers almost all the package needs. The things it does not offer
+publicly (seven), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -14,7 +14,9 @@ breaks in one place and says which:
 5. ``sqlalchemy.engine.result.SimpleResultMetaData`` (not exported) describes the columns
    of a result made of loaded objects;
 6. ``IteratorResult(..., _source_supports_scalars=True)`` lets ``scalars()`` yield those
-   objects as they are, without wrapping each in a one-element row.
+   objects as they are, without wrapping each in a one-element row;
+7. ``sqlalchemy.sql.util.find_tables`` (an internal module) lists the tables a statement
+   uses, for bind resolution.
 """
 
 from __future__ import annotations
@@ -25,8 +27,17 @@ from typing import Any
 from sqlalchemy import FromClause, Select, UpdateBase
 from sqlalchemy.engine import IteratorResult, Result
 from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
-__all__ = ["annotate", "annotations_of", "object_result", "raw_columns", "returning_columns"]
+__all__ = [
+    "annotate",
+    "annotations_of",
+    "object_result",
+    "raw_columns",
+    "returning_columns",
+    "tables_of",
+]
 
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
 
@@ -66,3 +77,13 @@ def object_result(
     return IteratorResult(
         SimpleResultMetaData(list(keys)), rows, _source_supports_scalars=bare_scalars
     )
+
+
+def tables_of(clause: object) -> list[Any]:
+    """Every table a statement uses: FROMs, joins, and the target of INSERT/UPDATE/DELETE.
+
+    ``sqlalchemy.sql.util.find_tables`` is an internal Core module's function.
+    """
+    if not isinstance(clause, ClauseElement):
+        return []
+    return list(find_tables(clause, include_crud=True, include_joins=True))

@@ -7,11 +7,13 @@ option fails at once with the option's name, instead of misbehaving later.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeAlias, TypedDict
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
+from sqlalchemy.engine import Connection, Engine
 
+from typed_session.binds import BindResolver
 from typed_session.exc import SessionConfigError
 
 __all__ = ["SessionConfig", "SessionOptions", "validate_options"]
@@ -42,6 +44,8 @@ class SessionOptions(TypedDict, total=False):
     info: dict[Any, Any] | None
     join_transaction_mode: JoinTransactionMode
     execution_options: dict[str, Any] | None
+    binds: Mapping[Any, Engine | Connection] | None
+    bind_resolver: BindResolver | None
 
 
 class SessionConfig(BaseModel):
@@ -55,6 +59,9 @@ class SessionConfig(BaseModel):
     info: dict[Any, Any] | None = None
     join_transaction_mode: JoinTransactionMode = "conditional_savepoint"
     execution_options: dict[str, Any] | None = None
+    #: classes and tables -> binds; checked by ``BindMap.of`` when a session is made
+    binds: Mapping[Any, Any] | None = None
+    bind_resolver: Callable[[Any, Any], Any] | None = None
 
     def as_options(self) -> SessionOptions:
         """The options as keyword arguments: ``Session(bind, **config.as_options())``."""
@@ -65,6 +72,8 @@ class SessionConfig(BaseModel):
             info=self.info,
             join_transaction_mode=self.join_transaction_mode,
             execution_options=self.execution_options,
+            binds=self.binds,
+            bind_resolver=self.bind_resolver,
         )
 
 

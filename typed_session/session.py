@@ -21,6 +21,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine, Result
 from sqlalchemy.exc import (
     ArgumentError,
@@ -35,6 +36,7 @@ from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
 from typed_session import lifecycle, loading, prepare
+from typed_session.binds import BindMap, BindResolver
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
 from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
@@ -98,6 +100,8 @@ class Session(StatementMethods, Generic[BindT]):
             )
         config: SessionConfig = validate_options("Session", dict(options))
         self._bind: BindT | None = bind
+        self._binds: BindMap = BindMap.of(config.binds)
+        self._bind_resolver: BindResolver | None = config.bind_resolver
         self.config = config
         self.autoflush: bool = config.autoflush
         self.expire_on_commit: bool = config.expire_on_commit
@@ -319,20 +323,47 @@ class Session(StatementMethods, Generic[BindT]):
         """Close every session in memory (``close_all_sessions()``)."""
         close_all_sessions()
 
+    @property
+    def binds(self) -> BindMap:
+        """The session's bind map (immutable: ``bind_mapper`` / ``bind_table`` replace it)."""
+        return self._binds
+
+    def bind_mapper(self, entity: type[Any], bind: Engine | Connection) -> None:
+        """Send the statements of ``entity`` (a class, or a base of entity classes) to ``bind``."""
+        self._binds = self._binds.with_entry(entity, bind)
+
+    def bind_table(self, table: Table, bind: Engine | Connection) -> None:
+        """Send the statements that use ``table`` to ``bind``."""
+        self._binds = self._binds.with_entry(table, bind)
+
     def get_bind(
         self, entity: type[Any] | None = None, clause: object | None = None
     ) -> Engine | Connection:
-        """The bind statements for ``entity`` (or for ``clause``) run on: the session's.
+        """The bind the statements of an entity class and/or a statement run on.
+
+        1. The ``bind_resolver`` given to the session, if it names one.
+        2. The bind map: the entity's class, then each class of its MRO.
+        3. The bind map: the entity's table, else each table the statement uses (FROMs,
+           joins, the target of INSERT, UPDATE or DELETE).
+        4. The session's own bind.
 
         Raises:
-            UnboundExecutionError: if the session has no bind.
+            UnboundExecutionError: if none of these gives a bind, naming what was looked for.
         """
+        resolver = self._bind_resolver
+        if resolver is not None:
+            chosen = resolver(entity, clause)
+            if chosen is not None:
+                return chosen
+        found = self._binds.resolve(entity, clause)
+        if found is not None:
+            return found
         if self.bind is None:
             what = f"mapper {mapper_of(entity)}, " if entity is not None else ""
             raise UnboundExecutionError(
                 f"Could not locate a bind configured on {what}SQL expression or this "
-                "Session: this Session has no bind to run SQL on. Create it as "
-                "Session(engine) or Session(connection)"
+                "Session: give the Session a bind (Session(engine)), or binds= for this "
+                "entity or its table"
             )
         return self.bind
 
@@ -534,7 +565,7 @@ class Session(StatementMethods, Generic[BindT]):
     ) -> Result[*tuple[Any, ...]]:
         """Autoflush, then run the statement in the transaction (``StatementMethods``)."""
         self._autoflush()
-        conn = self.connection()
+        conn = self.connection(clause=statement)
         return loading.execute(conn, self._identity_map, statement, params, execution_options)
 
     def _get_from_database(self, mapper: Mapper[_O], ident: Hashable) -> _O | None:

@@ -52,7 +52,7 @@ MODULES_ABOVE_THE_SESSION = frozenset(
 #: modules that may not name the session even for annotations (they talk to protocols)
 NEVER_NAME_THE_SESSION = frozenset({"transaction.py", "state.py", "instrumentation.py"})
 #: Core modules that are internal even though their names are not underscored
-PRIVATE_CORE_MODULES = frozenset({"sqlalchemy.engine.result"})
+PRIVATE_CORE_MODULES = frozenset({"sqlalchemy.engine.result", "sqlalchemy.sql.util"})
 
 
 def _modules() -> dict[str, ast.Module]:

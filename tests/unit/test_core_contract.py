@@ -442,3 +442,22 @@ def test_execute_loads_entities_through_the_identity_map(memory_engine: Engine) 
     assert rows[0]._mapping["Widget"] is widget
     assert rows[0]._mapping["x"] is None
     assert [tuple(r) for r in plain] == [(1, "w", 2)], "a plain table gives plain rows"
+
+
+# -- tables_of (sqlalchemy.sql.util.find_tables) ------------------------------------------
+
+
+def test_tables_of_names_froms_joins_and_dml_targets() -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table, delete, insert, select, update
+
+    from typed_session._core import tables_of
+
+    md = MetaData()
+    a = Table("tc_a", md, Column("id", Integer, primary_key=True))
+    b = Table("tc_b", md, Column("id", Integer, primary_key=True))
+    assert set(tables_of(select(a))) == {a}
+    assert set(tables_of(select(a).join(b, a.c.id == b.c.id))) == {a, b}
+    assert set(tables_of(insert(a))) == {a}
+    assert set(tables_of(update(a).where(a.c.id == select(b.c.id).scalar_subquery()))) == {a, b}
+    assert set(tables_of(delete(b))) == {b}
+    assert tables_of("not a clause") == []

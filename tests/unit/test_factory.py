@@ -316,13 +316,15 @@ def test_repr_names_class_bind_and_every_option() -> None:
     assert repr(factory) == (
         "sessionmaker(class_='Session', bind=Engine(sqlite://), autoflush=True, "
         "expire_on_commit=True, twophase=False, info={'a': 1}, "
-        "join_transaction_mode='conditional_savepoint', execution_options=None)"
+        "join_transaction_mode='conditional_savepoint', execution_options=None, "
+        "binds=None, bind_resolver=None)"
     )
     factory.configure(bind=None, autoflush=False)
     assert repr(factory) == (
         "sessionmaker(class_='Session', bind=None, autoflush=False, "
         "expire_on_commit=True, twophase=False, info={'a': 1}, "
-        "join_transaction_mode='conditional_savepoint', execution_options=None)"
+        "join_transaction_mode='conditional_savepoint', execution_options=None, "
+        "binds=None, bind_resolver=None)"
     )
     assert repr(sessionmaker(class_=AppSession)).startswith("sessionmaker(class_='AppSession',")
 
