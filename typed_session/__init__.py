@@ -24,6 +24,7 @@ from typed_session.factory import SessionClass as SessionClass
 from typed_session.factory import sessionmaker as sessionmaker
 from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
+from typed_session.keys import identity_key as identity_key
 from typed_session.mapping.fields import Mapped as Mapped
 from typed_session.mapping.fields import column as column
 from typed_session.mapping.mapper import ColumnAttribute as ColumnAttribute
@@ -76,6 +77,7 @@ __all__ = [
     "close_all_sessions",
     "column",
     "entity",
+    "identity_key",
     "inspect_entity",
     "instance_state",
     "make_transient",

@@ -13,7 +13,7 @@ import functools
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, final
 
 from sqlalchemy import CompoundSelect, Delete, FromClause, Insert, Row, Select, Update, UpdateBase
 from sqlalchemy.engine import Result
@@ -341,18 +341,33 @@ def _check_returning(connection: Connection, statement: Executable) -> None:
             )
 
 
+ForUpdate: TypeAlias = bool | Mapping[str, Any] | None
+"""``with_for_update``: ``True``, or ``Select.with_for_update``'s keywords (``nowait``,
+``read``, ``skip_locked``, ``key_share``, ``of``)."""
+
+
 def _row_by_identity(
-    connection: Connection, mapper: Mapper[Any], identity: Identity
+    connection: Connection, mapper: Mapper[Any], identity: Identity, for_update: ForUpdate = None
 ) -> Row[*tuple[object, ...]] | None:
-    """The one SELECT by primary key: every column of the row, or ``None``."""
-    return connection.execute(mapper.get_statement, mapper.pk_params(identity)).first()
+    """The one SELECT by primary key: every column of the row, or ``None``.
+
+    ``FOR UPDATE`` is added where asked (Core leaves it out on SQLite, which has none).
+    """
+    statement = mapper.get_statement
+    if for_update:
+        statement = statement.with_for_update(**({} if for_update is True else for_update))
+    return connection.execute(statement, mapper.pk_params(identity)).first()
 
 
 def get_by_identity(
-    connection: Connection, imap: IdentityMap, mapper: Mapper[_O], identity: Identity
+    connection: Connection,
+    imap: IdentityMap,
+    mapper: Mapper[_O],
+    identity: Identity,
+    for_update: ForUpdate = None,
 ) -> _O | None:
     """Load the object with this identity from the database, through the identity map."""
-    row = _row_by_identity(connection, mapper, identity)
+    row = _row_by_identity(connection, mapper, identity, for_update)
     if row is None:
         return None
     objs: list[_O] = load_instances(imap, whole_row(mapper), (row,))
@@ -376,7 +391,9 @@ def require_identity(state: InstanceState[Any]) -> Identity:
     return identity
 
 
-def load_expired(state: InstanceState[Any], connection: Connection) -> None:
+def load_expired(
+    state: InstanceState[Any], connection: Connection, for_update: ForUpdate = None
+) -> None:
     """Reload an object's expired attributes by primary key (all of them, in one SELECT).
 
     Raises:
@@ -385,7 +402,7 @@ def load_expired(state: InstanceState[Any], connection: Connection) -> None:
     obj = state.obj()
     if obj is None:
         return
-    row = _row_by_identity(connection, state.mapper, require_identity(state))
+    row = _row_by_identity(connection, state.mapper, require_identity(state), for_update)
     if row is None:
         raise ObjectDeletedError(obj)
     expired = state.expired or frozenset()

@@ -41,13 +41,14 @@ from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
 from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
 from typed_session.identity import IdentityMap
-from typed_session.loading import ExecutionOptions, Params
+from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.statements import StatementMethods
-from typed_session.transaction import SessionTransaction, TransactionState
+from typed_session.transaction import SessionTransaction, TransactionState, TransactionViews
+from typed_session.views import ObjectViews
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -76,7 +77,7 @@ _AUTOFLUSH_DETAIL = (
 )
 
 
-class Session(StatementMethods, Generic[BindT]):
+class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
     Args:
@@ -174,35 +175,6 @@ class Session(StatementMethods, Generic[BindT]):
             )
 
     # -- transactions ---------------------------------------------------------------------
-
-    @property
-    def transaction(self) -> SessionTransaction | None:
-        """The innermost transaction in progress (a SAVEPOINT inside one), if any."""
-        return self._transaction
-
-    def get_transaction(self) -> SessionTransaction | None:
-        """The root transaction in progress, if one has begun."""
-        tx = self._transaction
-        return None if tx is None else tx.chain()[-1]
-
-    def get_nested_transaction(self) -> SessionTransaction | None:
-        """The innermost SAVEPOINT in progress, if any."""
-        tx = self._transaction
-        return tx if tx is not None and tx.nested else None
-
-    def in_transaction(self) -> bool:
-        """Whether a transaction has begun (explicitly or by autobegin)."""
-        return self._transaction is not None
-
-    def in_nested_transaction(self) -> bool:
-        """Whether a SAVEPOINT (``begin_nested()``) is in progress."""
-        return self.get_nested_transaction() is not None
-
-    @property
-    def is_active(self) -> bool:
-        """False only while a failed flush waits for ``rollback()``."""
-        tx = self._transaction
-        return tx is None or tx.state is TransactionState.ACTIVE
 
     def begin(self, *, nested: bool = False) -> SessionTransaction:
         """Begin the transaction explicitly; use it as a context manager to commit it.
@@ -395,41 +367,6 @@ class Session(StatementMethods, Generic[BindT]):
 
     # -- the objects ------------------------------------------------------------------------
 
-    @property
-    def identity_map(self) -> IdentityMap:
-        """The persistent objects of the session, by identity key."""
-        return self._identity_map
-
-    @property
-    def new(self) -> list[object]:
-        """Pending objects: added, not inserted yet."""
-        return list(self._new.values())
-
-    @property
-    def deleted(self) -> list[object]:
-        """Objects marked for deletion, not deleted yet."""
-        return list(self._deleted.values())
-
-    @property
-    def dirty(self) -> list[object]:
-        """Persistent objects with attributes written since the last flush."""
-        out: list[object] = []
-        for state in self._identity_map.modified:
-            obj = state.obj()
-            if obj is not None and state not in self._deleted:
-                out.append(obj)
-        return out
-
-    def __contains__(self, instance: object) -> bool:
-        state = instance_state(instance)
-        return self._owns(state)
-
-    def __iter__(self) -> Iterator[object]:
-        return iter([*self._new.values(), *self._identity_map.values()])
-
-    def _owns(self, state: InstanceState[Any]) -> bool:
-        return self._objects.owns(state)
-
     def _attached_elsewhere(self, state: InstanceState[Any], obj: object) -> None:
         if state.identity_map is self._identity_map:
             return
@@ -531,11 +468,21 @@ class Session(StatementMethods, Generic[BindT]):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def get(self, entity: type[_O], ident: object, /) -> _O | None:
+    def get(
+        self,
+        entity: type[_O],
+        ident: object,
+        /,
+        *,
+        populate_existing: bool = False,
+        with_for_update: ForUpdate = None,
+    ) -> _O | None:
         """The object of ``entity`` with primary key ``ident``: from the identity map, else SQL.
 
         ``ident`` is the key value, a tuple of values for a composite key, or a mapping
-        of attribute names to values.
+        of attribute names to values. With ``populate_existing`` or ``with_for_update``
+        the row is always selected (``FOR UPDATE`` where the backend has it) and an
+        object already in the session takes its values, its unflushed changes dropped.
 
         Raises:
             UnmappedClassError: if ``entity`` is not an entity class.
@@ -548,6 +495,8 @@ class Session(StatementMethods, Generic[BindT]):
             ident = mapper.normalize_identity(ident)
         table = self._default_tables.get(mapper)
         state = None if table is None else table.get(ident)
+        if populate_existing or with_for_update:
+            return self._get_fresh(mapper, ident, state, with_for_update)
         if state is not None:
             obj: _O | None = state.obj()
             if obj is not None:
@@ -560,6 +509,17 @@ class Session(StatementMethods, Generic[BindT]):
                 return found
         return self._get_from_database(mapper, ident)
 
+    def _get_fresh(
+        self, mapper: Mapper[_O], ident: Hashable, state: InstanceState[_O] | None, lock: ForUpdate
+    ) -> _O | None:
+        obj = None if state is None else state.obj()
+        if state is not None and obj is not None:
+            lifecycle.expire(state, obj.__dict__)  # its values come from the row now
+        found = self._get_from_database(mapper, ident, lock)
+        if found is None and state is not None and obj is not None:
+            lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
+        return found
+
     def _run(
         self, statement: Executable, params: Params, execution_options: ExecutionOptions
     ) -> Result[*tuple[Any, ...]]:
@@ -568,10 +528,12 @@ class Session(StatementMethods, Generic[BindT]):
         conn = self.connection(clause=statement)
         return loading.execute(conn, self._identity_map, statement, params, execution_options)
 
-    def _get_from_database(self, mapper: Mapper[_O], ident: Hashable) -> _O | None:
+    def _get_from_database(
+        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate = None
+    ) -> _O | None:
         self._autoflush()
         conn = self.connection(mapper.class_)
-        return loading.get_by_identity(conn, self._identity_map, mapper, ident)
+        return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock)
 
     def get_one(self, entity: type[_O], ident: object, /) -> _O:
         """Like ``get``, but raise instead of returning ``None``.
@@ -606,21 +568,46 @@ class Session(StatementMethods, Generic[BindT]):
                 )
         lifecycle.expire(state, instance.__dict__, keys)
 
+    def is_modified(self, instance: object, include_collections: bool = True) -> bool:  # noqa: FBT001, FBT002
+        """Whether the object has changes a flush would write (a net change, not a write).
+
+        An attribute set back to its loaded value is no change; a pending object's set
+        attributes are. ``include_collections`` is the seed's (relationships come later).
+        """
+        state = instance_state(instance)
+        d = instance.__dict__
+        if state.identity is None:
+            return any(key in d for key in state.mapper.column_keys)
+        return bool(state.changes(d))
+
     def expire_all(self) -> None:
         """Expire every persistent object of the session."""
         lifecycle.expire_all(self._objects)
 
-    def refresh(self, instance: object) -> None:
-        """Reload every attribute of a persistent object from the database now.
+    def refresh(
+        self,
+        instance: object,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdate = None,
+    ) -> None:
+        """Reload attributes of a persistent object (all, or those named) from the database.
+
+        Its own unflushed changes to them are discarded; other objects' are flushed
+        first. ``with_for_update`` (``True`` or ``with_for_update()``'s keywords) locks the
+        row where the backend has ``FOR UPDATE``.
 
         Raises:
             ObjectStateError: if the object is not persistent in this session.
-            ObjectDeletedError: if its row is gone.
+            AttributeError: if a name is not a mapped attribute.
+            ObjectDeletedError: if its row is gone ("Could not refresh instance").
         """
         state = self._persistent_state(instance, "refresh")
-        lifecycle.expire(state, instance.__dict__)  # its own changes are discarded
+        self.expire(instance, attribute_names)  # its own changes to them are discarded
         try:
-            self._owner.load_expired(state)  # after an autoflush of the others
+            loading.require_identity(state)
+            self._autoflush()  # the others' changes
+            connection = self.connection(state.mapper.class_)
+            loading.load_expired(state, connection, with_for_update)
         except ObjectDeletedError as gone:
             raise ObjectDeletedError(
                 instance,

@@ -49,6 +49,7 @@ __all__ = [
     "TransactionEvent",
     "TransactionOwner",
     "TransactionState",
+    "TransactionViews",
 ]
 
 
@@ -606,3 +607,39 @@ def _rollback_failed_commit(binding: ConnectionBinding) -> None:
         connection.connection.rollback()
     except Exception:
         connection.invalidate()
+
+
+class TransactionViews:
+    """What a session says about its transactions (``Session`` provides ``_transaction``)."""
+
+    __slots__ = ()
+    _transaction: SessionTransaction | None
+
+    @property
+    def transaction(self) -> SessionTransaction | None:
+        """The innermost transaction in progress (a SAVEPOINT inside one), if any."""
+        return self._transaction
+
+    def get_transaction(self) -> SessionTransaction | None:
+        """The root transaction in progress, if one has begun."""
+        tx = self._transaction
+        return None if tx is None else tx.chain()[-1]
+
+    def get_nested_transaction(self) -> SessionTransaction | None:
+        """The innermost SAVEPOINT in progress, if any."""
+        tx = self._transaction
+        return tx if tx is not None and tx.nested else None
+
+    def in_transaction(self) -> bool:
+        """Whether a transaction has begun (explicitly or by autobegin)."""
+        return self._transaction is not None
+
+    def in_nested_transaction(self) -> bool:
+        """Whether a SAVEPOINT (``begin_nested()``) is in progress."""
+        return self.get_nested_transaction() is not None
+
+    @property
+    def is_active(self) -> bool:
+        """False only while a failed flush waits for ``rollback()``."""
+        tx = self._transaction
+        return tx is None or tx.state is TransactionState.ACTIVE
