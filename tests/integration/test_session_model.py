@@ -1,10 +1,11 @@
 """A model check of the session's transactions (issue 14, item 8).
 
-A Hypothesis state machine drives random sequences of ``add`` (new objects, and transient
-ones added again), ``modify``, ``delete``, ``flush``, ``commit``, ``rollback``,
-``begin_nested``, the rollback and release of a SAVEPOINT (the innermost or one further
-out), ``expire``, ``expire_all``, loading expired attributes (with and without autoflush),
-``get``, and flushes that fail, against a plain model (``Model``) of:
+A Hypothesis state machine drives random sequences of ``add`` (new objects, transient
+ones added again, expunged ones attached again), ``modify``, ``delete``, ``expunge``,
+``flush``, ``commit``, ``rollback``, ``begin_nested``, the rollback and release of a
+SAVEPOINT (the innermost or one further out), ``expire``, ``expire_all``, loading expired
+attributes (with and without autoflush), ``get``, and flushes that fail, against a plain
+model (``Model``) of:
 
 * the committed rows (what another connection sees),
 * the rows the session's transaction sees, with one snapshot per transaction level (the
@@ -20,11 +21,12 @@ expired attributes and the values it holds (expired values are loaded only by th
 that load, whose result is checked there), ``session.new`` / ``deleted`` / ``dirty``, and
 after a failed flush, that the session refuses work with ``PendingRollbackError``.
 
-Two ways a flush fails are modelled:
+Three ways a flush fails are modelled:
 
-* a database error: a new object whose unique ``tag`` another row has (works on every
-  backend, needs no second connection). The innermost level (the SAVEPOINT, else the
-  transaction) rolls back at once and refuses work until it is rolled back;
+* database errors (they work on every backend and need no second connection): a new
+  object whose unique ``tag`` another row has, or whose primary key is that of a row whose
+  object was expunged. The innermost level (the SAVEPOINT, else the transaction) rolls
+  back at once and refuses work until it is rolled back;
 * a ``FlushError`` before any SQL: a new object with the key of an object the session
   already has (pending, or persistent and not being deleted); the session stays usable
   and the test expunges the new object.
@@ -43,7 +45,17 @@ A long run (the figures of the issue's note)::
 
 (``scripts/check.sh`` sets the PostgreSQL and MariaDB URLs; run it through
 ``bash scripts/check.sh tests/integration/test_session_model.py`` with the variables above
-to include them.)
+to include them.) The integration tests hold a machine-wide lock while they run, so a long
+run makes other test runs on the machine wait.
+
+The last long run (this module as committed with this note; Hypothesis with a fixed seed,
+``derandomize=True``, 60 steps a sequence at most) passed 3000 sequences on SQLite and
+1000 each on PostgreSQL 127.0.0.1:5432 and MariaDB 127.0.0.1:3306; a random run through
+the command above, before expunge was modelled, passed 1500 sequences on SQLite.
+
+Library bugs the machine found are kept out of it by commented preconditions, each with a
+strict ``xfail`` test at the end of this module that reproduces it: when the bug is fixed,
+that test fails, and the precondition is to be removed.
 """
 
 from __future__ import annotations
