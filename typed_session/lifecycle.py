@@ -580,7 +580,9 @@ def restore_snapshot(
             _fire_objects(hook, objects, (obj,))
     if dispatch.deleted_to_persistent.listeners:
         _fire(dispatch.deleted_to_persistent, objects, undeleted)
-    dirty = records.dirty
+    # an object whose DELETE is undone may have been changed before it (its UPDATE was
+    # never planned, its history cleared by the delete): it is reloaded too
+    dirty = {*records.dirty, *undeleted}
     for state in imap.all_states():
         if dirty_only and not (state.modified or state in dirty):
             continue
