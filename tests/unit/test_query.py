@@ -3,7 +3,7 @@
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
 
 from typed_session import Mapped, Query, Registry, Session, UnmappedClassError, column, entity
@@ -107,3 +107,17 @@ def test_query_takes_one_entity_class_only(args: tuple[Any, ...], shown: str) ->
 
     assert shown in str(caught.value)
     assert "session.execute(select(" in str(caught.value)
+
+
+def test_a_query_and_its_count_run_on_the_entity_s_bind() -> None:
+    default, users_db = create_engine("sqlite://"), create_engine("sqlite://")
+    reg.create_all(users_db)  # the users table exists only there
+    try:
+        with Session(default, binds={User: users_db}) as session:
+            session.add(User(name="ann"))
+
+            assert session.query(User).count() == 1
+            assert [u.name for u in session.query(User).filter_by(name="ann")] == ["ann"]
+    finally:
+        default.dispose()
+        users_db.dispose()
