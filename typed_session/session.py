@@ -19,7 +19,7 @@ import warnings
 import weakref
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine, Result
@@ -45,6 +45,7 @@ from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
+from typed_session.query import Query
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.statements import StatementMethods
 from typed_session.transaction import SessionTransaction, TransactionState, TransactionViews
@@ -519,6 +520,10 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         if found is None and state is not None and obj is not None:
             lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
         return found
+
+    def query(self, entity: type[_O], /, *more: Never) -> Query[_O]:
+        """The legacy ``Query[T]`` of one entity class, over ``select(entity)``; see ``Query``."""
+        return Query(self, entity, *more)
 
     def _run(
         self, statement: Executable, params: Params, execution_options: ExecutionOptions

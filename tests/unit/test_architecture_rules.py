@@ -39,9 +39,11 @@ LIFECYCLE_FIELDS = frozenset(
 EXECUTING_CALLS = frozenset({"execute", "exec_driver_sql"})
 #: executing when given a statement (``conn.scalars(stmt)``), not on a result (``.scalars()``)
 EXECUTING_WITH_STATEMENT = frozenset({"scalar", "scalars"})
-#: receivers a call on which is not an execution here: the facade's own methods, and the
-#: functions of the two modules that do execute
-DELEGATING_RECEIVERS = frozenset({"self", "loading", "persistence"})
+#: receivers a call on which is not an execution here: the facade's own methods (on
+#: ``self`` in the session, on ``session`` in what is built on it: ``Query`` runs through
+#: ``session.scalars()``, which autoflushes and calls ``loading``), and the functions of
+#: the two modules that do execute
+DELEGATING_RECEIVERS = frozenset({"self", "session", "loading", "persistence"})
 #: Core names that start with an underscore but are documented public API (``Row``'s)
 PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t"})
 #: the session itself, and what is built on it: the package's exports, the object helpers,
@@ -310,6 +312,7 @@ def test_rule_2_catches_a_statement_outside_the_io_modules(source: str) -> None:
         "class S:\n    def scalars(self, s):\n        return self.execute(s).scalars()\n",
         "def f(conn, imap, stmt):\n    return loading.execute(conn, imap, stmt)\n",
         "def f(result):\n    return result.scalar()\n",
+        "def f(self):\n    session = self._session\n    return session.scalars(self.stmt)\n",
     ],
 )
 def test_rule_2_allows_delegation_and_reading_results(source: str) -> None:
