@@ -7,23 +7,24 @@ Hypothesis (a ``RuleBasedStateMachine``, ``machine.py``) drives a typed_session
 switches happen), each on a database of its own (two SQLite files; one PostgreSQL or
 MariaDB database with a table set per side). Each logical object is a pair of twins.
 
-Operations: construct (and add), add, add_all, get / get_one (also inside
+Operations: construct (and add), add, add_all, begin, get / get_one (also inside
 ``no_autoflush``), assignment (primary-key attributes of ``Pair`` included), delete,
 flush, commit, rollback, close, expunge, expunge_all, expire (all or some attributes),
 expire_all, refresh, make_transient, make_transient_to_detached, ``scalars(select(...))``
-(also inside ``no_autoflush``), reading an attribute (the only step meant to load), and
-raw Core DML on a connection of its own (only while no session has written in its open
-transaction, whose locks would block it).
+and ``scalar(select(count()))`` (also inside ``no_autoflush``), reading an attribute
+(the only step meant to load), and raw Core DML on a connection of its own (only while
+no session has written in its open transaction, whose locks would block it).
 
 After every step both sides must agree on: whether the step raised, and the kind of
 error (``classify``); whether it warned; each object's lifecycle state
 (``instance_state(obj).object_state`` / ``sqlalchemy.inspect(obj)``), identity, loaded
 attributes and their values (read from ``__dict__``, so that checking loads nothing),
 membership of ``session.new`` / ``dirty`` / ``deleted``, of the identity map and
-``obj in session``; objects returned by get() and queries (the same twins, or new ones
-on both sides); and the committed rows of both databases. Generated ``Auto.id`` values
-must be equal on SQLite; on PostgreSQL and MariaDB, whose sequences do not go back, they
-must correspond one-to-one and in order (``machine.Ids``).
+``obj in session``; ``in_transaction()`` and ``is_active``; objects returned by get()
+and queries (the same twins, or new ones on both sides); and the committed rows of both
+databases. Generated ``Auto.id`` values must be equal on SQLite; on PostgreSQL and
+MariaDB, whose sequences do not go back, they must correspond one-to-one and in order
+(``machine.Ids``).
 
 Warnings are recorded per step (``warnings.catch_warnings``), not raised: pytest's
 ``filterwarnings = error`` would otherwise turn SQLAlchemy's warnings into errors inside
@@ -43,9 +44,10 @@ Exclusions. Known divergences are excluded by named checks in ``machine.py`` (ea
 commented with its issue 12 item); a step that would run into one is skipped (a
 no-op). Enabling an item once it is fixed means deleting its check.
 
-* item 1: ``rollback()`` while SQLAlchemy has autobegun on a change and typed_session
-  has no transaction (``DifferentialMachine.rollback``); the early-FlushError resync
-  begins one explicitly (``run``).
+* item 1: ``rollback()`` and ``begin()`` while SQLAlchemy has autobegun on a change and
+  typed_session has no transaction (``DifferentialMachine.rollback``, ``begin``), and
+  ``in_transaction()`` may be False here while True there (``_agree``); the
+  early-FlushError resync begins a transaction explicitly (``run``).
 * item 3: a flush while a pending object's key is held by an expired persistent object
   (``flush_hazard``).
 * items 5 and 19: a flush while an object to UPDATE or DELETE has expired attributes
@@ -59,21 +61,30 @@ no-op). Enabling an item once it is fixed means deleting its check.
 * item 15: a flush whose new ``Auto`` objects alternate between given and generated
   keys more than once (``flush_hazard``).
 * item 16: get() of a partly expired object, or of a fully expired one whose row is (or
-  may be) gone (``get_hazard``).
+  may be) gone (``get_hazard``). "Fully" is SQLAlchemy's notion: ``expire(obj)``,
+  ``expire_all()`` or the end of a transaction; ``expire(obj, [every attribute])``
+  leaves an object SQLAlchemy's get() returns without SQL, as a partly expired one.
 * item 17: ``expire()`` / ``refresh()`` of an object whose DELETE was flushed.
 * item 18: assigning an expired primary-key attribute (``assign``).
+* item 22: a flush with a pending object that has expired attributes, or a read of an
+  expired attribute of a pending object (``flush_hazard``, ``read``).
 * item 20 is a mapping, not an exclusion: SQLAlchemy's ``InvalidRequestError("Could not
   refresh instance ...")`` is classified as ``object_deleted`` (``classify``).
 
 Deliberate differences (issue 12, "Keep"; ``docs/migration.md``):
 
-* the early ``FlushError`` for a same-key conflict: when typed_session raises it and
-  SQLAlchemy fails its flush, both roll back (``run``), and objects on which
-  SQLAlchemy's INSERTs left a generated key are retired from the comparison;
+* the early ``FlushError`` for a same-key conflict or a missing NOT NULL value: when
+  typed_session raises it and SQLAlchemy fails its flush, both roll back (``run``), and
+  objects on which SQLAlchemy's INSERTs left a generated key are retired from the
+  comparison (MariaDB's "Field ... doesn't have a default value" counts as an
+  integrity error); when the object holding the key has no row, SQLAlchemy's INSERT
+  succeeds (it only warns), so that flush is skipped (``flush_hazard``,
+  ``holder_without_row``);
 * ``make_transient_to_detached()`` of an object without a complete key is not done;
 * ``close()`` / ``expunge_all()`` are not done while SQLAlchemy holds a deleted object
   (``deleted_kept_by_sqlalchemy``);
-* objects inserted and deleted in a rolled-back transaction are retired (``agree``);
+* objects inserted and deleted in a rolled-back transaction are retired (``_agree``);
+* objects inserted and re-keyed in a rolled-back transaction are retired (``_agree``);
 * reading an attribute that was never set is not done (typed_session raises
   ``UnsetAttributeError``, SQLAlchemy returns ``None``).
 
