@@ -412,6 +412,11 @@ class DifferentialMachine(RuleBasedStateMachine):
             if any(k not in o.__dict__ for k in PK[kind]):
                 continue
             key = tuple(o.__dict__[k] for k in PK[kind])
+            if self.row_switch_without_history(o, kind, key):
+                # new finding D6: SQLAlchemy's row switch UPDATEs only the attributes with
+                # history; an object flushed before, rolled back and added again has none,
+                # so the row keeps the deleted object's values. typed_session writes them.
+                return "D6"
             holder = next((h for h in self.ts_mapped(kind) if ts_identity(h) == key), None)
             if holder is None:
                 continue
@@ -476,6 +481,20 @@ class DifferentialMachine(RuleBasedStateMachine):
             # be, as the transaction has written) leaves it in the identity map
             return "item 16"
         return None
+
+    def row_switch_without_history(self, obj: object, kind: str, key: tuple[Any, ...]) -> bool:
+        """Whether a pending object takes over a deleted object's row without history."""
+        if not any(ts_identity(d) == key for d in self.ts.deleted if isinstance(d, TS_CLASS[kind])):
+            return False
+        twin = next((slot.sa for slot in self.slots if slot.ts is obj), None)
+        if twin is None:
+            return True
+        attrs = sa.inspect(twin).attrs
+        return any(
+            not attrs[k].history.has_changes()
+            for k in COLUMNS[kind]
+            if k not in PK[kind] and k in twin.__dict__
+        )
 
     def holder_without_row(self, holder: object, kind: str, key: tuple[Any, ...]) -> bool:
         """Whether an attached object's key may have no row (as far as its session sees)."""

@@ -114,6 +114,12 @@ way with their own names:
 * D5: a new object takes the key that a persistent object is renamed away from in the
   same flush: SQLAlchemy UPDATEs first and INSERTs, typed_session refuses with its early
   same-key ``FlushError`` (``flush_hazard``; close to item 14).
+* D6: a row switch by an object without attribute history in SQLAlchemy (made
+  transient with ``make_transient()``, or flushed, rolled back and added again):
+  SQLAlchemy's UPDATE writes only
+  attributes with history, and the row keeps the deleted object's values while the
+  object holds its own; typed_session writes the object's values. SQLAlchemy looks wrong
+  here (``flush_hazard``, ``row_switch_without_history``).
 """
 
 from __future__ import annotations
