@@ -253,6 +253,8 @@ class DifferentialMachine(RuleBasedStateMachine):
     ts_engine: ClassVar[Engine]
     sa_engine: ClassVar[Engine]
     strict_ids: ClassVar[bool]
+    #: whether a transaction reads a snapshot taken at its first read (MariaDB)
+    snapshot_reads: ClassVar[bool] = False
     ts_writes: ClassVar[WriteTracker]
     sa_writes: ClassVar[WriteTracker]
     #: exclusion name -> how many times it held back a step (for the long run's report)
@@ -476,9 +478,14 @@ class DifferentialMachine(RuleBasedStateMachine):
             # (for SQLAlchemy "partly" is anything but expire(obj) / expire_all() / the
             # end of a transaction: expire(obj, [every attribute]) is partly expired too)
             return "item 16"
-        if self.ts_writes.wrote or key not in self.committed_keys(kind):
+        if (
+            self.ts_writes.wrote
+            or key not in self.committed_keys(kind)
+            or (self.snapshot_reads and self.ts.in_transaction())
+        ):
             # issue 12 item 16: get() of a fully expired object whose row is gone (or may
-            # be, as the transaction has written) leaves it in the identity map
+            # be, as the transaction has written, or reads a snapshot older than the
+            # committed rows: MariaDB's REPEATABLE READ) leaves it in the identity map
             return "item 16"
         return None
 
@@ -762,6 +769,13 @@ class DifferentialMachine(RuleBasedStateMachine):
             # issue 12 item 1: add(), delete() and assignments do not autobegin, so there is
             # nothing for typed_session's rollback() to undo
             self.skip("item 1")
+            return
+        tx = self.ts.get_transaction()
+        if tx is not None and any(state.session is None for state, _ in tx.snapshot().rekeyed):
+            # new finding D7: an object re-keyed by a flush and then expunged: SQLAlchemy's
+            # rollback puts it back in the identity map under its old key (still not
+            # attached); typed_session gives it the old key and leaves it out
+            self.skip("D7")
             return
         self.run("rollback()", self.ts.rollback, self.sa.rollback)
 

@@ -120,6 +120,10 @@ way with their own names:
   attributes with history, and the row keeps the deleted object's values while the
   object holds its own; typed_session writes the object's values. SQLAlchemy looks wrong
   here (``flush_hazard``, ``row_switch_without_history``).
+* D7: ``rollback()`` after an object was re-keyed by a flush and then expunged:
+  SQLAlchemy (as the seed's ``_restore_snapshot``) puts it back into the identity map
+  under its old key, though the object stays detached; typed_session restores the key
+  and leaves it out of the session (``rollback``). SQLAlchemy looks wrong here.
 """
 
 from __future__ import annotations
@@ -197,6 +201,7 @@ def test_session_matches_sqlalchemy(engines: tuple[Engine, Engine], backend_url:
     Machine.ts_engine = ts_engine
     Machine.sa_engine = sa_engine
     Machine.strict_ids = backend == "sqlite"
+    Machine.snapshot_reads = backend == "mariadb"
     Machine.ts_writes = WriteTracker()
     Machine.sa_writes = WriteTracker()
     Machine.ts_writes.install(ts_engine)
