@@ -392,8 +392,8 @@ class DifferentialMachine(RuleBasedStateMachine):
             # expired, rolled back, added again)
             return "item 22"
         if any(ts_expired(o) for o in [*self.ts.dirty, *self.ts.deleted]):
-            # issue 12 items 5 and 19: the UPDATE or DELETE of an object with expired
-            # attributes does not load it first
+            # issue 12 items 2, 5 and 19: the UPDATE or DELETE of an object with expired
+            # attributes does not load it first (a composite key change then fails)
             return "item 19"
         if any("id" not in o.__dict__ for o in self.ts.new if isinstance(o, TsAuto)) and (
             self.ghost_autos()

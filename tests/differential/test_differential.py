@@ -50,7 +50,7 @@ no-op). Enabling an item once it is fixed means deleting its check.
   early-FlushError resync begins a transaction explicitly (``run``).
 * item 3: a flush while a pending object's key is held by an expired persistent object
   (``flush_hazard``).
-* items 5 and 19: a flush while an object to UPDATE or DELETE has expired attributes
+* items 2, 5 and 19: a flush while an object to UPDATE or DELETE has expired attributes
   (``flush_hazard``).
 * item 6: ``delete()`` of an object whose DELETE was flushed (``delete``).
 * item 11: ``refresh()`` or a read of an unloaded attribute while the session has
