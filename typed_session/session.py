@@ -429,10 +429,6 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         state: InstanceState[Any] | None = getattr(instance, "__dict__", {}).get(STATE_ATTR)
         if state is None:
             state = instance_state(instance)
-        if self._transaction is None:
-            self._autobegin()
-        if self._executing:
-            self._warn_if_executing("delete")
         if state.identity is None:
             raise ObjectStateError(
                 instance,
@@ -440,6 +436,10 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 "A pending object is discarded with session.expunge(obj); a transient one "
                 "needs nothing",
             )
+        if self._transaction is None:
+            self._autobegin()
+        if self._executing:
+            self._warn_if_executing("delete")
         self._attached_elsewhere(state, instance)
         if state in self._deleted:
             return  # a flushed DELETE is marked again, as the seed does
