@@ -413,6 +413,10 @@ def after_flush(
     else:
         for state in inserted:
             del new[state]
+    # re-keyed rows first: a key one of them left may be the key a new row takes
+    _rekey(imap, {state: new for state, (_old, new) in outcome.rekeyed.items()})
+    for state, (old, _new) in outcome.rekeyed.items():
+        records.rekeyed.setdefault(state, old)
     tables: dict[Any, dict[Identity, _State]] = {}
     for state, ident in zip(inserted, outcome.identities, strict=True):
         mapper = state.mapper
@@ -430,9 +434,6 @@ def after_flush(
     records.inserted.update(dict.fromkeys(inserted))
     for state, keys in outcome.unloaded.items():
         mark_unloaded(state, keys)
-    _rekey(imap, {state: new for state, (_old, new) in outcome.rekeyed.items()})
-    for state, (old, _new) in outcome.rekeyed.items():
-        records.rekeyed.setdefault(state, old)
     for state in outcome.updated:
         mark_clean(state)
     records.dirty.update(dict.fromkeys(outcome.updated))

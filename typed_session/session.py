@@ -686,6 +686,9 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         """Load, plan, check, execute, and move the objects on: the unit of work, in order."""
         objects = self._objects
         dispatch = objects.dispatch
+        tx = self._transaction
+        if tx is not None and tx.state is TransactionState.DEACTIVE:
+            tx.assert_active()  # "needs rollback()" comes before any check of the plan
         if dispatch.before_flush.listeners:
             dispatch.before_flush(self)  # may still add, change or delete objects
         try:

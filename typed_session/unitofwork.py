@@ -326,6 +326,14 @@ def _check_insertable(state: InstanceState[Any], obj: object, d: dict[str, Any])
         )
 
 
+def _moves_away(state: InstanceState[Any], identity: Identity) -> bool:
+    """Whether a persistent object is being given another key by this flush."""
+    obj = state.obj()
+    if obj is None or not state.modified:
+        return False
+    return state.mapper.identity_of(obj.__dict__) not in (identity, None)
+
+
 def _check_identity_conflict(
     obj: object,
     mapper: Mapper[Any],
@@ -344,6 +352,8 @@ def _check_identity_conflict(
             instance=obj,
         )
     existing = imap.lookup(mapper, ident)
+    if existing is not None and _moves_away(existing, ident):
+        existing = None  # its key changes in this flush: its UPDATE goes first
     if existing is not None and id(existing) not in deleting:
         raise FlushError(
             f"new object {describe(obj)} has identity {ident!r}, which conflicts with "

@@ -338,11 +338,6 @@ class DifferentialMachine(RuleBasedStateMachine):
                 )
             ]
             return t, s
-        if ct == "flush" and cs == "pending_rollback" and not self.ts.is_active:
-            # new finding D2: after a failed flush, typed_session's next flush runs its
-            # plan checks (FlushError) before it says that rollback() is needed
-            self.skip("D2")
-            return t, s
         assert ct == cs, (
             f"{what}: typed_session -> {ct} ({t.error!r}); SQLAlchemy -> {cs} ({s.error!r})"
         )
@@ -431,11 +426,6 @@ class DifferentialMachine(RuleBasedStateMachine):
                 # here the holder has no row, so SQLAlchemy's INSERT succeeds (it warns
                 # "New instance ... conflicts with persistent instance") and commits
                 return "keep: same-key FlushError, no row"
-            if tuple(holder.__dict__.get(k) for k in PK[kind]) != key:
-                # new finding D5: the holder of the key is renamed away in the same flush;
-                # SQLAlchemy UPDATEs it first and INSERTs the new object, typed_session
-                # refuses the flush with its early same-key FlushError (see item 14)
-                return "D5"
         keyed = [("id" in o.__dict__) for o in self.ts.new if isinstance(o, TsAuto)]
         if sum(a != b for a, b in itertools.pairwise(keyed)) > 1:
             # issue 12 item 15: pending objects are regrouped by the columns they set, so

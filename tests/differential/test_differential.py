@@ -103,17 +103,17 @@ way with their own names:
 * D1: ``delete()`` of a detached object whose DELETE was committed: SQLAlchemy attaches
   it again (identity map, ``session.deleted``, state "deleted"); typed_session ignores
   the call and the object stays detached (``delete``).
-* D2: after a failed flush, typed_session's next flush raises its early ``FlushError``
-  where SQLAlchemy raises ``PendingRollbackError`` (``run``).
+* D2 (fixed, no longer excluded): after a failed flush, typed_session's next flush
+  raised its early ``FlushError`` where SQLAlchemy raises ``PendingRollbackError``.
 * D3: an object whose DELETE was flushed, then ``make_transient()`` and ``add()``: the
   commit inserts it and then detaches it (it is still among the transaction's deleted
   objects); SQLAlchemy leaves it persistent (``commit_hazard``).
 * D4: a pending object without a value for a nullable column (``make_transient()`` of
   an expired object, then an assignment): after the INSERT typed_session stores
   ``None`` in ``__dict__``; SQLAlchemy leaves the attribute unloaded (``flush_hazard``).
-* D5: a new object takes the key that a persistent object is renamed away from in the
-  same flush: SQLAlchemy UPDATEs first and INSERTs, typed_session refuses with its early
-  same-key ``FlushError`` (``flush_hazard``; close to item 14).
+* D5 (fixed, no longer excluded): a new object taking the key that a persistent object
+  is renamed away from in the same flush was refused by the early same-key check;
+  now the rename's UPDATE goes first, then the INSERT, as in SQLAlchemy.
 * D6: a row switch by an object without attribute history in SQLAlchemy (made
   transient with ``make_transient()``, or flushed, rolled back and added again):
   SQLAlchemy's UPDATE writes only

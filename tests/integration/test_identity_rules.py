@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, String, insert, select, text, update
-from sqlalchemy.exc import InvalidRequestError, NoResultFound, SAWarning
+from sqlalchemy.exc import (
+    IntegrityError,
+    InvalidRequestError,
+    NoResultFound,
+    PendingRollbackError,
+    SAWarning,
+)
 
 from tests.conftest import SQLCapture
 from tests.integration.conftest import SessionFactory
@@ -448,3 +454,35 @@ def test_assigning_an_expired_primary_key_of_a_detached_object_is_refused(
     other.add(code)
     other.commit()
     assert db_rows(engine, select(Code.code, Code.status)) == [("a", 1)]
+
+
+# -- found by the differential test -------------------------------------------------------
+
+
+def test_a_new_object_takes_the_key_another_is_renamed_away_from_in_the_same_flush(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    old = Nat(name="u1", value=1)
+    session.add(old)
+    session.commit()
+
+    old.name = "u2"
+    session.add(Nat(name="u1", value=2))
+    session.commit()
+
+    assert sorted(db_rows(engine, select(Nat.name, Nat.value))) == [("u1", 2), ("u2", 1)]
+
+
+def test_after_a_failed_flush_the_next_flush_says_rollback_first(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    db_insert(engine, Nat, [{"name": "taken"}])
+    session = sessions()
+    session.add(Nat(name="taken"))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.add_all([Nat(name="twin"), Nat(name="twin")])  # would be refused by the plan
+
+    with pytest.raises(PendingRollbackError, match=r"^This Session's transaction has been"):
+        session.flush()
