@@ -35,11 +35,15 @@ P = ParamSpec("P")
 class Hook(Generic[P]):
     """One event: its listeners, those of the levels above it, and how to fire them."""
 
-    __slots__ = ("__weakref__", "_children", "_own", "_parent", "listeners", "name")
+    __slots__ = ("__weakref__", "_children", "_level", "_own", "_parent", "listeners", "name")
 
-    def __init__(self, name: str, parent: Hook[P] | None = None) -> None:
+    def __init__(
+        self, name: str, parent: Hook[P] | None = None, level: SessionEvents | None = None
+    ) -> None:
         self.name: str = name
         self._parent = parent
+        #: the events object this hook belongs to, told when the listeners change
+        self._level = None if level is None else weakref.ref(level)
         self._own: tuple[Callable[P, object], ...] = ()
         self._children: weakref.WeakSet[Hook[P]] = weakref.WeakSet()
         #: every listener to call, the levels above first: empty when nobody listens
@@ -72,6 +76,9 @@ class Hook(Generic[P]):
     def _refresh(self) -> None:
         above = () if self._parent is None else self._parent.listeners
         self.listeners = (*above, *self._own)
+        level = None if self._level is None else self._level()
+        if level is not None:
+            level._count_listeners()
         for child in list(self._children):
             child._refresh()
 
@@ -102,6 +109,7 @@ class SessionEvents:
     """
 
     __slots__ = (
+        "__weakref__",
         "after_attach",
         "after_begin",
         "after_commit",
@@ -117,6 +125,7 @@ class SessionEvents:
         "deleted_to_detached",
         "deleted_to_persistent",
         "detached_to_persistent",
+        "objects_listened",
         "pending_to_persistent",
         "pending_to_transient",
         "persistent_to_deleted",
@@ -126,8 +135,12 @@ class SessionEvents:
     )
 
     def __init__(self, parent: SessionEvents | None = None) -> None:
+        #: whether any object hook of this level (or above) has a listener: the one test
+        #: the lifecycle makes per transition when nobody listens
+        self.objects_listened: bool = False
+
         def hook(name: str) -> Hook[...]:  # the same name above, or none at the top
-            return Hook(name, None if parent is None else getattr(parent, name))
+            return Hook(name, None if parent is None else getattr(parent, name), self)
 
         # transactions
         self.after_transaction_create: Hook[[Session, SessionTransaction]] = hook(
@@ -157,11 +170,32 @@ class SessionEvents:
         self.persistent_to_deleted: Hook[[Session, object]] = hook("persistent_to_deleted")
         self.deleted_to_persistent: Hook[[Session, object]] = hook("deleted_to_persistent")
         self.deleted_to_detached: Hook[[Session, object]] = hook("deleted_to_detached")
+        self._count_listeners()
+
+    def _count_listeners(self) -> None:
+        self.objects_listened = any(getattr(self, name, None) for name in _OBJECT_HOOKS)
 
     def __repr__(self) -> str:
-        active = [name for name in self.__slots__ if getattr(self, name)]
+        active = [name for name in _ALL_HOOKS if getattr(self, name)]
         return f"<SessionEvents listened: {', '.join(active) or 'none'}>"
 
+
+_OBJECT_HOOKS = (
+    "before_attach",
+    "after_attach",
+    "transient_to_pending",
+    "pending_to_transient",
+    "pending_to_persistent",
+    "persistent_to_transient",
+    "persistent_to_detached",
+    "detached_to_persistent",
+    "persistent_to_deleted",
+    "deleted_to_persistent",
+    "deleted_to_detached",
+)
+_ALL_HOOKS = tuple(
+    name for name in SessionEvents.__slots__ if name not in ("objects_listened", "__weakref__")
+)
 
 session_events: SessionEvents = SessionEvents()
 """The hooks of every session: listeners here fire for all of them."""

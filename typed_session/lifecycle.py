@@ -280,6 +280,10 @@ def _fire_objects(hook: Hook[...], objects: SessionObjects, objs: Iterable[objec
 def to_pending(objects: SessionObjects, state: _State, obj: object) -> None:
     """Transient -> pending: the object is inserted at the next flush."""
     dispatch = objects.dispatch
+    if not dispatch.objects_listened:  # the common case: one test, no hook looked at
+        state.identity_map = objects.identity_map
+        objects.new[state] = obj
+        return
     attach = state.identity_map is not objects.identity_map
     if attach and dispatch.before_attach.listeners:
         _fire(dispatch.before_attach, objects, (state,))

@@ -260,9 +260,10 @@ def _resolve(
     blocks, width = found
     if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
         # one entity and nothing else: the result holds the bare objects, which Core's
-        # scalars() yields as they are. The rows are fetched in one call first: pulling
-        # them one by one costs a third more, and they are freed when the loop ends
-        objs = load_instances(imap, blocks[0], result.all(), refresh=refresh)
+        # scalars() yields as they are. Rows are pulled one by one, each freed at once:
+        # fetching them all first is faster with the garbage collector off, and much
+        # slower with it on (every row is one more object for it to walk)
+        objs = load_instances(imap, blocks[0], result, refresh=refresh)
         return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
     rows = result.all()
     keys = list(result.keys())

@@ -502,8 +502,10 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             obj: _O | None = state.obj()
             if obj is not None:
                 expired = state.expired
-                if expired is None or expired is not mapper.column_key_set:
-                    return obj  # loaded, or only some attributes expired: no SQL
+                if expired is None:
+                    return obj  # the hot path: loaded, in the identity map
+                if expired is not mapper.column_key_set:
+                    return obj  # only some attributes expired: no SQL
                 found = self._get_from_database(mapper, ident)
                 if found is None:  # a fully expired object whose row is gone
                     lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
