@@ -342,6 +342,9 @@ def _unlink(objects: SessionObjects, state: _State) -> None:
 
 def detach(objects: SessionObjects, state: _State) -> None:
     """Pending -> transient, or persistent / deleted -> detached: leave the session."""
+    if not objects.dispatch.objects_listened:
+        _unlink(objects, state)
+        return
     hook = _leaving_hook(objects, state)
     _unlink(objects, state)
     if hook.listeners:
@@ -352,7 +355,8 @@ def detach_all(objects: SessionObjects, flushed_deletes: Iterable[_State]) -> No
     """Every object leaves the session (``expunge_all``, ``close``)."""
     imap = objects.identity_map
     leaving = [*objects.new, *imap.all_states(), *objects.deleted, *flushed_deletes]
-    hooks = [(_leaving_hook(objects, state), state) for state in leaving]
+    listened = objects.dispatch.objects_listened
+    hooks = [(_leaving_hook(objects, s), s) for s in leaving] if listened else []
     for state in leaving:
         state.identity_map = None
         state.strong = None
@@ -557,14 +561,20 @@ def restore_snapshot(
     inserted = records.inserted
     dispatch = objects.dispatch
     # persistent (its row was inserted in the boundary) or pending -> transient
-    back = [
-        (
-            dispatch.pending_to_transient if s in objects.new else dispatch.persistent_to_transient,
-            s.obj(),  # held here: unlinking may drop the pending list's reference
-        )
-        for s in [*inserted, *objects.new]
-        if s.identity_map is imap
-    ]
+    back = (
+        [
+            (
+                dispatch.pending_to_transient
+                if s in objects.new
+                else dispatch.persistent_to_transient,
+                s.obj(),  # held here: unlinking may drop the pending list's reference
+            )
+            for s in [*inserted, *objects.new]
+            if s.identity_map is imap
+        ]
+        if dispatch.objects_listened
+        else []
+    )
     for state in [*inserted, *objects.new]:
         _unlink(objects, state)
         state.identity = None
