@@ -231,7 +231,14 @@ def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) 
     pop = d.pop
     for key in keys:
         pop(key, None)
-    state.expired = frozenset(keys) if not state.expired else state.expired.union(keys)
+    whole = fully_expired(state)
+    expired = frozenset(keys) if not state.expired else state.expired.union(keys)
+    if whole:  # expiring more of a whole-object expiry keeps it whole
+        mapper = state.mapper
+        expired = (
+            mapper.column_key_set if expired >= mapper.column_key_set else WholeExpiry(expired)
+        )
+    state.expired = expired
 
 
 def expire_all(objects: SessionObjects) -> None:
@@ -242,11 +249,32 @@ def expire_all(objects: SessionObjects) -> None:
             expire(state, obj.__dict__)
 
 
+@final
+class WholeExpiry(frozenset[str]):
+    """What is left of a whole-object expiry once some attributes were assigned.
+
+    The object still counts as expired as a whole (``get()`` reloads it, as SQLAlchemy's
+    ``state.expired`` stays set after an assignment); a partial ``expire(obj, names)``
+    does not.
+    """
+
+    __slots__ = ()
+
+
+def fully_expired(state: _State) -> bool:
+    """Whether the whole object was expired (not just some attributes) and not reloaded."""
+    expired = state.expired
+    return expired is state.mapper.column_key_set or type(expired) is WholeExpiry
+
+
 def unexpire(state: _State, key: str) -> None:
     """An expired attribute was assigned: it is loaded again."""
     expired = state.expired
     if expired and key in expired:
-        state.expired = expired - {key} or None
+        rest = expired - {key}
+        if rest and fully_expired(state):
+            rest = WholeExpiry(rest)
+        state.expired = rest or None
 
 
 def mark_loaded(state: _State) -> None:

@@ -58,7 +58,7 @@ def plan_with_rows_checked(
         except FlushError as conflict:
             existing = conflict.existing
             state = None if existing is None else instance_state(existing)
-            if state is None or state.expired is not state.mapper.column_key_set:
+            if state is None or not lifecycle.fully_expired(state):
                 raise
             try:
                 load(state)

@@ -389,8 +389,6 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             InvalidRequestError: if another object with its identity is in the session.
         """
         state = instance_state(instance)
-        if self._transaction is None:
-            self._autobegin()
         if self._executing:
             self._warn_if_executing("add")
         imap = state.identity_map
@@ -399,6 +397,8 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             self._attached_elsewhere(state, instance)
         if state.identity is None:
             if not mine or state not in self._new:
+                if self._transaction is None:
+                    self._autobegin()  # a change begins the transaction; a refusal does not
                 lifecycle.to_pending(self._objects, state, instance)
             return
         if mine and not state.deleted:
@@ -411,6 +411,8 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 "be added again. Roll back the transaction to get it back, or call "
                 "make_transient(obj) to insert it as a new row",
             )
+        if self._transaction is None:
+            self._autobegin()
         lifecycle.attach_detached(self._objects, state, instance)
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -504,7 +506,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 expired = state.expired
                 if expired is None:
                     return obj  # the hot path: loaded, in the identity map
-                if expired is not mapper.column_key_set:
+                if not lifecycle.fully_expired(state):
                     return obj  # only some attributes expired: no SQL
                 found = self._get_from_database(mapper, ident)
                 if found is None:  # a fully expired object whose row is gone

@@ -5,7 +5,6 @@ See ``test_differential.py`` for what is compared and which sequences are exclud
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -382,10 +381,6 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def flush_hazard(self) -> str | None:
         """A known divergence that a flush (or an autoflush) would run into now."""
-        if any(ts_expired(o) for o in self.ts.new):
-            # issue 12 item 22: a pending object with expired attributes (inserted,
-            # expired, rolled back, added again)
-            return "item 22"
         if any(ts_expired(o) for o in [*self.ts.dirty, *self.ts.deleted]):
             # issue 12 items 2, 5 and 19: the UPDATE or DELETE of an object with expired
             # attributes does not load it first (a composite key change then fails)
@@ -426,11 +421,6 @@ class DifferentialMachine(RuleBasedStateMachine):
                 # here the holder has no row, so SQLAlchemy's INSERT succeeds (it warns
                 # "New instance ... conflicts with persistent instance") and commits
                 return "keep: same-key FlushError, no row"
-        keyed = [("id" in o.__dict__) for o in self.ts.new if isinstance(o, TsAuto)]
-        if sum(a != b for a, b in itertools.pairwise(keyed)) > 1:
-            # issue 12 item 15: pending objects are regrouped by the columns they set, so
-            # INSERTs do not follow add() order (generated keys land elsewhere)
-            return "item 15"
         orders = [sa.inspect(o).insert_order for o in self.sa.new if isinstance(o, SaAuto)]
         if len(orders) != len(set(orders)):
             # not a divergence: SQLAlchemy numbers a pending object len(session.new) when

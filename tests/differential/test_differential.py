@@ -58,16 +58,16 @@ no-op). Enabling an item once it is fixed means deleting its check.
 * item 12: assigning an attribute of an object whose DELETE was flushed (``assign``).
 * item 13: a flush with new ``Auto`` objects while an attached ``Auto`` holds a key
   without a row (``flush_hazard``, ``ghost_autos``).
-* item 15: a flush whose new ``Auto`` objects alternate between given and generated
-  keys more than once (``flush_hazard``).
+* item 15 (fixed, no longer excluded): a flush whose new ``Auto`` objects alternate
+  between given and generated keys.
 * item 16: get() of a partly expired object, or of a fully expired one whose row is (or
   may be) gone (``get_hazard``). "Fully" is SQLAlchemy's notion: ``expire(obj)``,
   ``expire_all()`` or the end of a transaction; ``expire(obj, [every attribute])``
   leaves an object SQLAlchemy's get() returns without SQL, as a partly expired one.
 * item 17: ``expire()`` / ``refresh()`` of an object whose DELETE was flushed.
 * item 18: assigning an expired primary-key attribute (``assign``).
-* item 22: a flush with a pending object that has expired attributes, or a read of an
-  expired attribute of a pending object (``flush_hazard``, ``read``).
+* item 22: a read of an expired attribute of a pending object (``read``); its flush is
+  no longer excluded (fixed).
 * item 20 is a mapping, not an exclusion: SQLAlchemy's ``InvalidRequestError("Could not
   refresh instance ...")`` is classified as ``object_deleted`` (``classify``).
 

@@ -486,3 +486,37 @@ def test_after_a_failed_flush_the_next_flush_says_rollback_first(
 
     with pytest.raises(PendingRollbackError, match=r"^This Session's transaction has been"):
         session.flush()
+
+
+def test_a_whole_object_expiry_stays_whole_after_an_assignment_or_more_expiry(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    a, b = User(name="a", email="a@x"), User(name="b", email="b@x")
+    session.add_all([a, b])
+    session.commit()  # both expired as a whole
+    a.name = "a2"  # one attribute assigned
+    session.expire(b, ["email"])  # one more expired
+    capture.clear()
+
+    with session.no_autoflush:  # fresh tables: a is row 1, b row 2
+        assert session.get(User, 1) is a
+        assert session.get(User, 2) is b
+    assert len(sql_for(capture, "SELECT", User)) == 2  # both reloaded, as in SQLAlchemy
+    assert (a.__dict__["name"], a.__dict__["email"]) == ("a2", "a@x")
+    assert b.__dict__["email"] == "b@x"
+
+
+def test_add_of_a_deleted_object_is_refused_without_beginning_a_transaction(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    db_insert(engine, Nat, [{"name": "u1"}])
+    session = sessions()
+    gone = session.get_one(Nat, "u1")
+    session.delete(gone)
+    session.commit()
+    assert not session.in_transaction()
+
+    with pytest.raises(InvalidRequestError, match="has been deleted"):
+        session.add(gone)
+    assert not session.in_transaction()
