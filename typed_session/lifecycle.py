@@ -282,11 +282,6 @@ def mark_loaded(state: _State) -> None:
     state.expired = None
 
 
-def mark_unloaded(state: _State, keys: Iterable[str]) -> None:
-    """Values the database set but did not send back: load them on first access."""
-    state.expired = (state.expired or frozenset()).union(keys)
-
-
 # -- transitions -----------------------------------------------------------------------
 
 
@@ -468,14 +463,12 @@ def after_flush(
             mark_clean(state)
     imap.note_added(len(inserted))
     records.inserted.update(dict.fromkeys(inserted))
-    for state, keys in outcome.unloaded.items():
-        mark_unloaded(state, keys)
     for state in outcome.updated:
         mark_clean(state)
     records.dirty.update(dict.fromkeys(outcome.updated))
-    for state, keys in outcome.stale.items():
+    for state, keys in outcome.expire.items():
         obj = state.obj()
-        if obj is not None:  # values the UPDATE set by itself: load them on next read
+        if obj is not None:  # values the database set and did not send back
             expire(state, obj.__dict__, keys)
     to_deleted(objects, records, [*outcome.deleted, *(old for _new, old in outcome.switched)])
     _switch_rows(objects, records, outcome.switched)

@@ -46,8 +46,9 @@ class FlushOutcome:
     Attributes:
         inserted: states whose INSERT ran, in order.
         identities: the identity of each inserted state, position by position.
-        unloaded: attributes the database filled in but did not send back, per state.
-        stale: attributes an UPDATE changed by itself (``onupdate``), per state.
+        expire: per state, attributes the database set and did not send back (an
+            INSERT's defaults it could not return, an UPDATE's ``onupdate`` columns):
+            they are expired, to load on the next read.
         updated: states whose UPDATE ran.
         rekeyed: states whose primary key changed: (identity before, identity after).
         deleted: states whose DELETE ran.
@@ -57,20 +58,18 @@ class FlushOutcome:
 
     __slots__ = (
         "deleted",
+        "expire",
         "identities",
         "inserted",
         "rekeyed",
-        "stale",
         "switched",
-        "unloaded",
         "updated",
     )
 
     def __init__(self) -> None:
         self.inserted: list[InstanceState[Any]] = []
         self.identities: list[Identity] = []
-        self.unloaded: dict[InstanceState[Any], frozenset[str]] = {}
-        self.stale: dict[InstanceState[Any], frozenset[str]] = {}
+        self.expire: dict[InstanceState[Any], frozenset[str]] = {}
         self.updated: list[InstanceState[Any]] = []
         self.rekeyed: dict[InstanceState[Any], tuple[Identity, Identity]] = {}
         self.deleted: list[InstanceState[Any]] = []
@@ -186,7 +185,7 @@ def _insert_group(
                 if a.column.key in defaults:
                     d[a.key] = defaults[a.column.key]
                 else:  # set by the database, not sent back: load it on first access
-                    outcome.unloaded[state] = outcome.unloaded.get(state, frozenset()) | {a.key}
+                    outcome.expire[state] = outcome.expire.get(state, frozenset()) | {a.key}
     inserted = outcome.inserted
     identities = outcome.identities
     for state, d in items:
@@ -282,7 +281,7 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
         if onupdate_keys:
             stale = onupdate_keys.difference(changes)
             if stale:
-                outcome.stale[state] = stale
+                outcome.expire[state] = stale
         if not changes.keys().isdisjoint(pk_keys):
             outcome.rekeyed[state] = (where, mapper.identity_changed(where, changes))
     for changed, params in groups.items():

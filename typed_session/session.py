@@ -663,9 +663,6 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 err.add_note(_AUTOFLUSH_DETAIL)
                 raise
 
-    def _is_dirty(self) -> bool:
-        return self._objects.has_changes()
-
     def flush(self) -> None:
         """Write pending inserts, updates and deletes to the database, in dependency order.
 
@@ -678,7 +675,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         """
         if self._flushing:
             raise InvalidRequestError("Session is already flushing; flush() cannot nest")
-        if not self._is_dirty():
+        if not self._objects.has_changes():
             return
         self._flushing = True
         try:
