@@ -116,3 +116,29 @@ def test_a_failed_commit_on_a_connection_bind_leaves_the_connection_clean(
         session.commit()
         session.close()
     assert users(engine) == [(2, "next")]
+
+
+def test_a_connection_that_cannot_roll_back_after_a_failed_commit_is_not_reused(
+    engine: Engine, sessions: Callable[..., Session[Engine]]
+) -> None:
+    session = sessions()
+    session.add(User(id=1, name="failed"))
+    session.flush()
+    connection = session.connection()
+    driver_connection = connection.connection.dbapi_connection
+
+    def broken_rollback() -> None:
+        raise InjectedFault("the connection is gone")
+
+    connection.connection.rollback = broken_rollback  # type: ignore[method-assign]  # the fault
+    remove = _fault_in_listener(engine, InjectedFault("commit listener failed"))
+    try:
+        with pytest.raises(InjectedFault, match="commit listener failed"):
+            session.commit()
+    finally:
+        remove()
+
+    assert connection.invalidated or connection.closed
+    with engine.connect() as fresh:  # the pool did not get the unsure connection back
+        assert fresh.connection.dbapi_connection is not driver_connection
+    assert users(engine) == []
