@@ -35,7 +35,7 @@ from sqlalchemy.sql import Executable
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
-from typed_session import lifecycle, loading, prepare
+from typed_session import cascade, dependency, lifecycle, loaders, loading, prepare
 from typed_session.binds import BindMap, BindResolver
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
@@ -400,6 +400,8 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 if self._transaction is None:
                     self._autobegin()  # a change begins the transaction; a refusal does not
                 lifecycle.to_pending(self._objects, state, instance)
+                if state.mapper.relationship_keys:
+                    self._cascade_add(instance)
             return
         if mine and not state.deleted:
             self._deleted.pop(state, None)  # the seed's add() takes back a pending delete
@@ -414,6 +416,14 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         if self._transaction is None:
             self._autobegin()
         lifecycle.attach_detached(self._objects, state, instance)
+        if state.mapper.relationship_keys:
+            self._cascade_add(instance)
+
+    def _cascade_add(self, instance: object) -> None:
+        """``save-update``: the objects related to one just added join the session too."""
+        for related in cascade.cascade_iterator(instance, "save_update"):
+            if instance_state(related).identity_map is not self._identity_map:
+                self.add(related)
 
     def add_all(self, instances: Iterable[object]) -> None:
         """Add each object (see ``add``); a failure leaves the earlier ones added."""
@@ -448,6 +458,12 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         if state.identity_map is not self._identity_map:
             lifecycle.attach_detached(self._objects, state, instance)
         self._deleted[state] = instance
+        if state.mapper.relationship_keys:
+            load = self._owner.load_related
+            for related in cascade.cascade_iterator(instance, "delete", load=load):
+                rstate = instance_state(related)
+                if rstate.identity is not None and not rstate.deleted:
+                    self.delete(related)
 
     def expunge(self, instance: object) -> None:
         """Remove an object from the session; a pending one becomes transient again.
@@ -462,6 +478,10 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 f"{describe(instance)} is not in this session, so it cannot be expunged",
             )
         lifecycle.detach(self._objects, state)
+        if state.mapper.relationship_keys:
+            for related in cascade.cascade_iterator(instance, "expunge"):
+                if instance_state(related).identity_map is self._identity_map:
+                    lifecycle.detach(self._objects, instance_state(related))
 
     def expunge_all(self) -> None:
         """Remove every object from the session."""
@@ -535,7 +555,18 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         """Autoflush, then run the statement in the transaction (``StatementMethods``)."""
         self._autoflush()
         conn = self.connection(clause=statement)
-        return loading.execute(conn, self._identity_map, statement, params, execution_options)
+        options = loaders.eager_options(statement)
+
+        def eager(mapper: Mapper[Any], objs: list[Any]) -> None:
+            if options or mapper.relationship_keys:
+                loaders.eager_load(mapper, objs, options, self._connection_for_mapper)
+
+        return loading.execute(
+            conn, self._identity_map, statement, params, execution_options, after_load=eager
+        )
+
+    def _connection_for_mapper(self, mapper: Mapper[Any]) -> Connection:
+        return self.connection(mapper.class_)
 
     def _get_from_database(
         self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate = None
@@ -694,8 +725,9 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             dispatch.before_flush(self)  # may still add, change or delete objects
         try:
             prepare.load_expired_keys(objects, self._owner.load_expired)
+            deps = dependency.resolve(objects, self._owner.load_related, self.delete)
             plan = prepare.plan_with_rows_checked(
-                objects, self._bind_for, self._owner.load_expired, self._records
+                objects, self._bind_for, self._owner.load_expired, self._records, deps
             )
         except (FlushError, ObjectDeletedError, UnboundExecutionError):
             raise  # refused before any write: the session stays usable
