@@ -34,12 +34,17 @@ def _values(value: object) -> list[object]:
 
 
 def cascade_iterator(
-    obj: object, name: CascadeName, *, load: Load | None = None
+    obj: object,
+    name: CascadeName,
+    *,
+    load: Load | None = None,
+    halt: Callable[[object], bool] | None = None,
 ) -> Iterator[object]:
     """The objects reached from ``obj`` through relationships cascading ``name``.
 
     ``obj`` itself is not yielded; every other object at most once, parents before
-    the objects reached through them.
+    the objects reached through them. An object for which ``halt`` is true is neither
+    yielded nor walked through.
     """
     seen = {id(obj)}
     stack = [obj]
@@ -64,5 +69,7 @@ def cascade_iterator(
             for related in _values(value):
                 if id(related) not in seen:
                     seen.add(id(related))
+                    if halt is not None and halt(related):
+                        continue
                     yield related
                     stack.append(related)

@@ -30,7 +30,7 @@ from typed_session._typing import MISSING
 from typed_session.exc import FlushError, describe
 from typed_session.mapping.registry import any_relationships
 from typed_session.mapping.relationships import Direction, Relationship
-from typed_session.state import InstanceState, instance_state
+from typed_session.state import STATE_ATTR, InstanceState, instance_state
 
 if TYPE_CHECKING:
     from typed_session.mapping.mapper import Mapper
@@ -119,6 +119,7 @@ class _Context:
         self.load = load
         self.deps = Dependencies()
         self.seen_pairs: set[tuple[Table, int, int, bool]] = set()
+        self.seen_syncs: set[tuple[int, int, tuple[tuple[str, str], ...]]] = set()
 
     def deleting(self, state: _State) -> bool:
         return state in self.objects.deleted or state.deleted
@@ -145,10 +146,15 @@ def resolve(objects: lifecycle.SessionObjects, load: LoadRelated, delete: Delete
         if not ctx.deleting(state):
             _pending(ctx, state, obj)
     for state in list(objects.identity_map.modified):
-        if state.related and not ctx.deleting(state):
-            obj = state.obj()
-            if obj is not None:
-                _changed(ctx, state, obj)
+        if ctx.deleting(state):
+            continue
+        obj = state.obj()
+        if obj is None:
+            continue
+        if state.related:
+            _changed(ctx, state, obj)
+        if state.committed and state.mapper.relationship_keys:
+            _key_changed(ctx, state, obj)
     return ctx.deps
 
 
@@ -224,8 +230,13 @@ def _pending(ctx: _Context, state: _State, obj: object) -> None:
             if value is not None:
                 _sync(ctx, rel, instance_state(value), value, state, obj)
         elif rel.direction is Direction.ONE_TO_MANY:
+            back = rel.back_populates
+            back_key = None if back is None or back.uselist else back.key
             for child in _items(value):
-                cstate = instance_state(child)
+                cd = child.__dict__
+                cstate: _State = cd[STATE_ATTR]
+                if back_key is not None and cd.get(back_key) is obj and cstate.identity is None:
+                    continue  # a pending child syncs itself through its own many-to-one
                 if not ctx.deleting(cstate):
                     _sync(ctx, rel, state, obj, cstate, child)
         else:
@@ -278,6 +289,10 @@ def _sync(
 ) -> None:
     """The child's foreign key takes the parent's key (now, after its INSERT, or post-update)."""
     pairs = rel.key_pairs  # (the "one" side's attribute, the "many" side's): parent, child
+    mark = (id(parent), id(child), pairs)
+    if mark in ctx.seen_syncs:  # the same link, read from its other side
+        return
+    ctx.seen_syncs.add(mark)
     pd = parent_obj.__dict__
     cd = child_obj.__dict__
     deps = ctx.deps
@@ -357,6 +372,44 @@ def _associate(
     row = AssociationRow(obj.__dict__, rel.key_pairs, other.__dict__, rel.target_key_pairs)
     target = ctx.deps.association_inserts if insert else ctx.deps.association_deletes
     target.setdefault(rel.secondary, []).append(row)
+
+
+def _key_changed(ctx: _Context, state: _State, obj: object) -> None:
+    """A parent's primary key changes: its children follow (the seed's key switches).
+
+    With ``passive_updates`` (the default) the database's ``ON UPDATE CASCADE`` updates
+    the rows, and the loaded children only take the new key in memory; without it, the
+    children are loaded and UPDATEd by the flush, after their parent.
+    """
+    committed = state.committed
+    assert committed is not None
+    d = obj.__dict__
+    mapper = state.mapper
+    if all(k not in committed or committed[k] == d.get(k) for k in mapper.pk_keys):
+        return
+    for rel in mapper.relationships.values():
+        if rel.direction is not Direction.ONE_TO_MANY:
+            continue
+        if rel.passive_updates:
+            children = _items(d.get(rel.key))
+        elif rel.key in d:
+            children = _items(d[rel.key])
+        else:  # loaded by the key the rows still hold: the old one
+            new_key = {k: d[k] for k in mapper.pk_keys}
+            d.update({k: committed[k] for k in mapper.pk_keys if k in committed})
+            try:
+                children = _items(ctx.load(state, rel))
+            finally:
+                d.update(new_key)
+        for child in children:
+            cstate = instance_state(child)
+            if ctx.deleting(cstate) or cstate.identity is None:
+                continue
+            values = [(d[a], c) for a, c in rel.key_pairs]
+            if rel.passive_updates:
+                child.__dict__.update((c, v) for v, c in values)  # the database did it
+            else:
+                _copy(cstate, child, child.__dict__, values)
 
 
 # -- deletes ----------------------------------------------------------------------------

@@ -145,6 +145,11 @@ class RelationshipAttribute:
             raise _lazy_refused(rel, instance, "a raiseload() option")
         if rel.lazy == "raise":
             raise _lazy_refused(rel, instance, 'lazy="raise"')
+        if rel.lazy == "noload":  # never loaded: what a new object would hold
+            if rel.collection_class is None:
+                return None
+            collection = d[self.key] = empty_collection(rel, instance)
+            return collection
         owner_ = state.owner
         if owner_ is None:
             raise DetachedInstanceError(instance, self.key, relationship=True)

@@ -50,6 +50,7 @@ __all__ = [
     "expire_all",
     "mark_clean",
     "mark_loaded",
+    "mark_loaded_keys",
     "record_change",
     "record_related",
     "refuse_lazy",
@@ -325,6 +326,13 @@ def unexpire(state: _State, key: str) -> None:
         if rest and fully_expired(state):
             rest = WholeExpiry(rest)
         state.expired = rest or None
+
+
+def mark_loaded_keys(state: _State, keys: frozenset[str]) -> None:
+    """These attributes were given their row's values (a merge without load)."""
+    expired = state.expired
+    if expired:
+        state.expired = expired - keys or None
 
 
 def mark_loaded(state: _State) -> None:

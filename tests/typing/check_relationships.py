@@ -72,3 +72,10 @@ def options(session: Session[Engine]) -> None:
     assert_type(statement, Select[Parent])
     for p in session.scalars(statement):
         assert_type(p.children[0], Child)
+
+
+def merging(session: Session[Engine], parent: Parent) -> None:
+    assert_type(session.merge(parent), Parent)
+    assert_type(session.merge(parent, load=False), Parent)
+    assert_type(session.merge_all([parent]), list[Parent])
+    session.delete_all([parent])

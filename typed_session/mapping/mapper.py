@@ -51,6 +51,9 @@ class ColumnAttribute:
     init: bool = True
     repr: bool = True
     kw_only: bool = True
+    #: what the class body assigned (its ``column()``), by which ``foreign_keys=`` of a
+    #: relationship in the same class body can name it
+    spec: object = None
 
     @property
     def nullable(self) -> bool:

@@ -462,6 +462,7 @@ def _map_class(
             init=spec.init,
             repr=spec.repr,
             kw_only=spec.kw_only if spec.kw_only is not None else (kw_only or from_mixin),
+            spec=raw,
         )
         init_fields.append(attributes[key])
     if existing is None:

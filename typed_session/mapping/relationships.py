@@ -124,6 +124,7 @@ class Relationship:
     """
 
     __slots__ = (
+        "_key_pairs",
         "_other_side",
         "back_populates",
         "cascade",
@@ -171,8 +172,9 @@ class Relationship:
         self.sync_pairs: tuple[tuple[Column[Any], Column[Any]], ...]
         if self.secondary is not None:
             self.direction = Direction.MANY_TO_MANY
-            self.sync_pairs = _pairs(parent.table, self.secondary, spec.foreign_keys, where)
-            self.secondary_pairs = _pairs(target.table, self.secondary, spec.foreign_keys, where)
+            chosen = _fk_columns(spec.foreign_keys, where, parent)
+            self.sync_pairs = _pairs(parent.table, self.secondary, chosen, where)
+            self.secondary_pairs = _pairs(target.table, self.secondary, chosen, where)
         else:
             self.direction, self.sync_pairs = _direction(parent, target, shape, spec, where)
         self.order_by: tuple[Any, ...] = spec.order_by or ()
@@ -180,8 +182,14 @@ class Relationship:
         self.passive_updates: bool = spec.passive_updates
         self.post_update: bool = spec.post_update
         self.lazy: Lazy = spec.lazy
+        if self.lazy not in ("select", "raise", "selectin", "noload"):
+            raise ArgumentError(
+                f"{where}: lazy={self.lazy!r} is not a loading strategy typed_session has; "
+                "use 'select' (on access), 'selectin' (with every query), 'raise' or 'noload'"
+            )
         self.back_populates: Relationship | None = None
         self._other_side = spec.back_populates
+        self._key_pairs: tuple[tuple[str, str], ...] | None = None
         if self.cascade.delete_orphan and self.direction is not Direction.ONE_TO_MANY:
             raise ArgumentError(
                 f"On {where}, delete-orphan cascade is not supported on a many-to-many or "
@@ -212,6 +220,12 @@ class Relationship:
         The referenced attribute is on the parent of the pair (the "one" side), the
         foreign key on the child; for a many-to-many, on the association row.
         """
+        pairs = self._key_pairs
+        if pairs is None:
+            pairs = self._key_pairs = self._attribute_pairs()
+        return pairs
+
+    def _attribute_pairs(self) -> tuple[tuple[str, str], ...]:
         one, many = (
             (self.target, self.parent)
             if self.direction is Direction.MANY_TO_ONE
@@ -361,19 +375,51 @@ def _attribute_key(reference: Callable[[], object], rel: Relationship) -> str:
     return key
 
 
-def _fk_columns(spec_fks: Sequence[object] | None, where: str) -> set[Column[Any]] | None:
-    """The columns ``foreign_keys=`` names (attributes or Core columns)."""
+def _fk_columns(
+    spec_fks: Sequence[object] | None, where: str, parent: Mapper[Any]
+) -> set[Column[Any]] | None:
+    """The columns ``foreign_keys=`` names.
+
+    Each item is a Core column, a mapped attribute (``Child.parent_id``), a lambda
+    returning one (for a class not defined yet), the attribute's name as a string
+    (``"parent_id"`` on this class, ``"Child.parent_id"`` on another entity), or the
+    ``column()`` of this class body itself.
+    """
     if spec_fks is None:
         return None
     out: set[Column[Any]] = set()
     for item in spec_fks:
-        col = getattr(item, "column", item)
-        if not isinstance(col, Column):
+        col = _fk_column(item, parent)
+        if col is None:
             raise ArgumentError(
-                f"{where}: foreign_keys= takes mapped attributes or Core columns, not {item!r}"
+                f"{where}: foreign_keys= takes mapped attributes, Core columns, lambdas "
+                f"returning one, or attribute names, not {item!r}"
             )
         out.add(col)
     return out
+
+
+def _fk_column(item: object, parent: Mapper[Any]) -> Column[Any] | None:
+    if isinstance(item, str):
+        cls_name, _, key = item.rpartition(".")
+        mappers = {m.class_.__name__: m for m in parent.registry.mappers}
+        mapper = mappers.get(cls_name) if cls_name else parent
+        attr = None if mapper is None else mapper.columns.get(key)
+        return None if attr is None else attr.column
+    if isinstance(item, Column):
+        return item
+    column = getattr(item, "column", None)
+    if isinstance(column, Column):
+        return column
+    for attr in parent.columns.values():  # this class body's own column() placeholder
+        if attr.spec is item:
+            return attr.column
+    if callable(item):
+        try:
+            return _fk_column(item(), parent)
+        except (NameError, TypeError):
+            return None
+    return None
 
 
 def _candidates(
@@ -417,9 +463,9 @@ def _one(
 
 
 def _pairs(
-    one: Table, association: Table, spec_fks: Sequence[object] | None, where: str
+    one: Table, association: Table, chosen: set[Column[Any]] | None, where: str
 ) -> tuple[tuple[Column[Any], Column[Any]], ...]:
-    groups = _candidates(association, one, _fk_columns(spec_fks, where))
+    groups = _candidates(association, one, chosen)
     if not groups:
         groups = _candidates(association, one, None)
     if not groups:
@@ -434,7 +480,7 @@ def _pairs(
 def _direction(
     parent: Mapper[Any], target: Mapper[Any], shape: Shape, spec: RelationshipSpec, where: str
 ) -> tuple[Direction, tuple[tuple[Column[Any], Column[Any]], ...]]:
-    chosen = _fk_columns(spec.foreign_keys, where)
+    chosen = _fk_columns(spec.foreign_keys, where, parent)
     here = _candidates(parent.table, target.table, chosen)  # this table -> the other
     there = _candidates(target.table, parent.table, chosen)  # the other table -> this one
     if parent.table is target.table:  # self-referential: the annotation decides
@@ -449,7 +495,7 @@ def _direction(
             group, direction = _one(there, where, target.table, parent.table), Direction.ONE_TO_MANY
     elif here and not there:
         group, direction = _one(here, where, parent.table, target.table), Direction.MANY_TO_ONE
-    elif there and not here:
+    elif (there and not here) or (here and there and shape.collection is not None):
         group, direction = _one(there, where, target.table, parent.table), Direction.ONE_TO_MANY
     elif here and there:
         raise ArgumentError(
