@@ -166,25 +166,25 @@ _ORPHAN_RULES: dict[Mapper[Any], tuple[int, list[Relationship]]] = {}
 
 def _orphan_rules(mapper: Mapper[Any]) -> list[Relationship]:
     """The delete-orphan relationships whose children are of ``mapper``'s class."""
-    mappers = mapper.registry.mappers
+    count = len(mapper.registry)
     cached = _ORPHAN_RULES.get(mapper)
-    if cached is not None and cached[0] == len(mappers):
+    if cached is not None and cached[0] == count:
         return cached[1]
     rules = [
         rel
-        for other in mappers
+        for other in mapper.registry.mappers
         if other.relationship_keys
         for rel in other.relationships.values()
         if rel.cascade.delete_orphan and rel.target is mapper
     ]
-    _ORPHAN_RULES[mapper] = (len(mappers), rules)
+    _ORPHAN_RULES[mapper] = (count, rules)
     return rules
 
 
-def _orphaned_by(state: _State) -> Relationship | None:
+def _orphaned_by(state: _State, rules: list[Relationship]) -> Relationship | None:
     """The delete-orphan relationship the object has no parent in, if any."""
     parents = state.parents or {}
-    for rel in _orphan_rules(state.mapper):
+    for rel in rules:
         has = parents.get(rel)
         if has is False or (has is None and state.identity is None):
             return rel
@@ -195,14 +195,15 @@ def _delete_orphans(ctx: _Context, delete: Delete) -> None:
     objects = ctx.objects
     candidates = [*objects.new.items()]
     candidates += [(s, s.obj()) for s in objects.identity_map.modified if s.parents]
+    rules: dict[Mapper[Any], list[Relationship]] = {}
     for state, obj in candidates:
-        if (
-            obj is None
-            or ctx.deleting(state)
-            or (not state.mapper.relationship_keys and not (_orphan_rules(state.mapper)))
-        ):
+        mapper = state.mapper
+        mapper_rules = rules.get(mapper)
+        if mapper_rules is None:
+            mapper_rules = rules[mapper] = _orphan_rules(mapper)
+        if obj is None or not mapper_rules or ctx.deleting(state):
             continue
-        rel = _orphaned_by(state)
+        rel = _orphaned_by(state, mapper_rules)
         if rel is None:
             continue
         if state.identity is None:
@@ -296,17 +297,18 @@ def _sync(
     pd = parent_obj.__dict__
     cd = child_obj.__dict__
     deps = ctx.deps
-    sync = Sync(parent, pd, child, cd, pairs)
     if rel.post_update:
-        deps.post.append(sync)
+        deps.post.append(Sync(parent, pd, child, cd, pairs))
         return
-    known = parent.identity is not None or all(pd.get(a) is not None for a, _ in pairs)
-    if parent.identity is None and parent in ctx.objects.new:
-        deps.edges.append((child, parent))
-    if known:
+    if parent.identity is not None:
         _copy(child, child_obj, cd, [(_key_value(parent, pd, a), c) for a, c in pairs])
         return
-    deps.deferred.append(sync)
+    if parent in ctx.objects.new:
+        deps.edges.append((child, parent))
+    if all(pd.get(a) is not None for a, _ in pairs):  # a key given, not generated
+        _copy(child, child_obj, cd, [(pd[a], c) for a, c in pairs])
+        return
+    deps.deferred.append(Sync(parent, pd, child, cd, pairs))
     fk_keys = {c for _a, c in pairs}
     if child.identity is None:
         deps.supplied.setdefault(child, set()).update(fk_keys)

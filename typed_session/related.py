@@ -26,7 +26,7 @@ from typed_session import lifecycle
 from typed_session._typing import MISSING
 from typed_session.collections import TrackedList, TrackedSet, loaded_collection
 from typed_session.mapping.relationships import Direction, Relationship
-from typed_session.state import InstanceState, instance_state
+from typed_session.state import STATE_ATTR, InstanceState, instance_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -90,13 +90,24 @@ def empty_collection(
     return loaded_collection(kind, owner, hooks_for(relationship), ())
 
 
+def _state(obj: object) -> InstanceState[Any]:
+    """The object's state (made for a new object): the common case without a call."""
+    state: InstanceState[Any] | None = obj.__dict__.get(STATE_ATTR)
+    return instance_state(obj) if state is None else state
+
+
 def joined(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:
-    """``item`` joined ``owner``'s collection: record it, mirror it, cascade it."""
-    owner_state = instance_state(owner)
-    item_state = instance_state(item)
+    """``item`` joined ``owner``'s collection: record it, mirror it, cascade it.
+
+    History is kept for objects with a row only: the flush writes a new object's
+    relationships from their values as they stand.
+    """
+    owner_state = _state(owner)
+    item_state = _state(item)
     if mirror and relationship.back_populates is not None:
         _mirror_join(relationship.back_populates, item, owner)
-    lifecycle.record_related(owner_state, owner, relationship.key).add(item_state, item)
+    if owner_state.identity is not None:
+        lifecycle.record_related(owner_state, owner, relationship.key).add(item_state, item)
     if relationship.direction is Direction.ONE_TO_MANY:
         lifecycle.set_has_parent(item_state, relationship, has_parent=True)
     if mirror:
@@ -105,11 +116,12 @@ def joined(relationship: Relationship, owner: object, item: object, *, mirror: b
 
 def left(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:
     """``item`` left ``owner``'s collection: record it, mirror it, expunge a pending orphan."""
-    owner_state = instance_state(owner)
-    item_state = instance_state(item)
+    owner_state = _state(owner)
+    item_state = _state(item)
     if mirror and relationship.back_populates is not None:
         _mirror_leave(relationship.back_populates, item, owner)
-    lifecycle.record_related(owner_state, owner, relationship.key).remove(item_state, item)
+    if owner_state.identity is not None:
+        lifecycle.record_related(owner_state, owner, relationship.key).remove(item_state, item)
     if relationship.direction is Direction.ONE_TO_MANY:
         lifecycle.set_has_parent(item_state, relationship, has_parent=False)
         _discard_pending_orphan(relationship, owner_state, item_state, item)
@@ -132,7 +144,7 @@ def set_scalar(
     """
     if value is not None:
         check_type(relationship, value)
-    state = instance_state(obj)
+    state = _state(obj)
     d = obj.__dict__
     old = d.get(relationship.key, MISSING)
     if old is MISSING:
@@ -146,16 +158,20 @@ def set_scalar(
             _mirror_leave(back, old, obj)
         if value is not None and value is not mirrored_from:
             _mirror_join(back, value, obj)
-    change = lifecycle.record_related(state, obj, relationship.key)
+    change = (
+        None if state.identity is None else lifecycle.record_related(state, obj, relationship.key)
+    )
     if old is not None and old is not MISSING:
-        old_state = instance_state(old)
-        change.remove(old_state, old)
+        old_state = _state(old)
+        if change is not None:
+            change.remove(old_state, old)
         if relationship.direction is Direction.ONE_TO_MANY:  # a one-to-one's old child
             lifecycle.set_has_parent(old_state, relationship, has_parent=False)
             _discard_pending_orphan(relationship, state, old_state, old)
     if value is not None:
-        value_state = instance_state(value)
-        change.add(value_state, value)
+        value_state = _state(value)
+        if change is not None:
+            change.add(value_state, value)
         if relationship.direction is Direction.ONE_TO_MANY:
             lifecycle.set_has_parent(value_state, relationship, has_parent=True)
     if back is not None and back.direction is Direction.ONE_TO_MANY:
@@ -173,7 +189,7 @@ def replace_collection(relationship: Relationship, obj: object, values: Iterable
     items = list(values)
     for item in items:
         check_type(relationship, item)
-    state = instance_state(obj)
+    state = _state(obj)
     d = obj.__dict__
     current = d.get(relationship.key)
     old: list[Any] | set[Any]
@@ -197,7 +213,7 @@ def replace_collection(relationship: Relationship, obj: object, values: Iterable
     for item in list(new):
         if id(item) not in old_ids:
             joined(relationship, obj, item, mirror=True)
-    if not state.related or relationship.key not in state.related:
+    if state.identity is not None and (not state.related or relationship.key not in state.related):
         lifecycle.record_related(state, obj, relationship.key)  # a new collection object
 
 
@@ -238,7 +254,7 @@ def _mirror_join(back: Relationship, item: object, owner: object) -> None:
         return
     d = item.__dict__
     collection = d.get(back.key)
-    if collection is None and instance_state(item).identity is None:
+    if collection is None and _state(item).identity is None:
         collection = d[back.key] = empty_collection(back, item)
     if isinstance(collection, list):
         if not any(o is owner for o in collection):

@@ -449,6 +449,8 @@ def _levels(
     Raises:
         FlushError: if rows depend on each other in a cycle.
     """
+    if not before or not any(state in before for state in rows):
+        return [list(rows)] if rows else []  # no row of this table waits for another
     members = set(rows)
     level: dict[InstanceState[Any], int] = {}
     visiting: set[InstanceState[Any]] = set()

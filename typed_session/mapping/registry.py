@@ -94,6 +94,12 @@ class Registry:
     def __iter__(self) -> Iterator[Mapper[Any]]:
         return iter(self.mappers)
 
+    def __len__(self) -> int:
+        return len(self._mappers)
+
+    def __bool__(self) -> bool:
+        return True  # a registry is a registry, mapped classes or not
+
     def create_all(self, bind: Engine | Connection) -> None:
         """Create every table of the registry's ``MetaData`` that does not exist yet."""
         self.metadata.create_all(bind)
