@@ -15,6 +15,7 @@ from typed_session import (
     entity,
     inspect_entity,
     instance_state,
+    make_transient_to_detached,
     relationship,
 )
 from typed_session.collections import TrackedList, TrackedSet
@@ -270,7 +271,15 @@ def test_a_scalar_change_records_history_on_both_sides() -> None:
         p_id: Mapped[int | None] = column(foreign_key="h_parent.id", default=None)
         p: Mapped[P | None] = relationship(default=None, back_populates="kids")
 
-    parent, kid = P(id=1), K(id=1)
+    new_parent, new_kid = P(id=1), K(id=1)
+    new_kid.p = new_parent  # new objects: written from their values, no history kept
+    assert instance_state(new_parent).related is None
+    kids_rel = inspect_entity(P).relationships["kids"]
+    assert (instance_state(new_kid).parents or {})[kids_rel] is True
+
+    parent, kid = P(id=2), K(id=2)
+    make_transient_to_detached(parent)  # objects with rows: their changes are recorded
+    make_transient_to_detached(kid)
     kid.p = parent
     parent_history = instance_state(parent).related
     kid_history = instance_state(kid).related
