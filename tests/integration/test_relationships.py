@@ -20,6 +20,7 @@ from tests.integration.helpers import db_count, db_rows, lifecycle, recreate_tab
 from typed_session import (
     DetachedInstanceError,
     FlushError,
+    LoaderOption,
     Mapped,
     ObjectState,
     Registry,
@@ -417,26 +418,31 @@ def test_selectinload_is_a_fixed_number_of_queries(
         assert names == [[f"c{i}{j}" for j in range(3)] for i in range(5)]
 
 
-def test_nested_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+def grandchildren_loaded_with(
+    sessions: SessionFactory, capture: SQLCapture, n: int, option: LoaderOption[Node]
+) -> list[tuple[str, list[str]]]:
+    """A root with ``n`` children of one child each, read back with ``option``."""
     session = sessions()
     session.add(
         Node(
             name="r",
-            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(3)],
+            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(n)],
         )
     )
     session.commit()
     session.close()
     with sessions() as fresh:
         capture.clear()
-        roots = fresh.scalars(
-            select(Node)
-            .where(Node.parent_id.is_(None))
-            .options(selectinload(Node.children).selectinload(Node.children))
-        ).all()
-        tree = [(n.name, [g.name for g in n.children]) for r in roots for n in r.children]
-        assert len(capture.matching("SELECT")) == 3
-        assert tree == [(f"n{i}", [f"n{i}x"]) for i in range(3)]
+        roots = fresh.scalars(select(Node).where(Node.parent_id.is_(None)).options(option)).all()
+        return [(c.name, [g.name for g in c.children]) for r in roots for c in r.children]
+
+
+def test_nested_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+    tree = grandchildren_loaded_with(
+        sessions, capture, 3, selectinload(Node.children).selectinload(Node.children)
+    )
+    assert len(capture.matching("SELECT")) == 3
+    assert tree == [(f"n{i}", [f"n{i}x"]) for i in range(3)]
 
 
 def test_raiseload_refuses_lazy_io(sessions: SessionFactory) -> None:
@@ -823,25 +829,11 @@ def test_joinedload_of_a_collection_returns_each_parent_once(
 
 
 def test_nested_joinedload_then_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
-    session = sessions()
-    session.add(
-        Node(
-            name="r",
-            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(2)],
-        )
+    tree = grandchildren_loaded_with(
+        sessions, capture, 2, joinedload(Node.children).selectinload(Node.children)
     )
-    session.commit()
-    session.close()
-    with sessions() as fresh:
-        capture.clear()
-        roots = fresh.scalars(
-            select(Node)
-            .where(Node.parent_id.is_(None))
-            .options(joinedload(Node.children).selectinload(Node.children))
-        ).all()
-        tree = [(n.name, [g.name for g in n.children]) for r in roots for n in r.children]
-        assert sorted(tree) == [("n0", ["n0x"]), ("n1", ["n1x"])]
-        assert len(capture.matching("SELECT")) == 2
+    assert sorted(tree) == [("n0", ["n0x"]), ("n1", ["n1x"])]
+    assert len(capture.matching("SELECT")) == 2
 
 
 def test_joinedload_of_a_collection_under_limit_is_refused(session: Session[Engine]) -> None:
