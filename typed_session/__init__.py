@@ -26,6 +26,7 @@ from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
 from typed_session.keys import identity_key as identity_key
 from typed_session.loaders import LoaderOption as LoaderOption
+from typed_session.loaders import join_on as join_on
 from typed_session.loaders import joinedload as joinedload
 from typed_session.loaders import raiseload as raiseload
 from typed_session.loaders import selectinload as selectinload
@@ -90,6 +91,7 @@ __all__ = [
     "identity_key",
     "inspect_entity",
     "instance_state",
+    "join_on",
     "joinedload",
     "make_transient",
     "make_transient_to_detached",

@@ -39,6 +39,7 @@ __all__ = [
     "add_joins",
     "eager_load",
     "eager_options",
+    "join_on",
     "joinedload",
     "lazy_load",
     "raiseload",
@@ -144,6 +145,30 @@ def raiseload(attribute: ColumnElement[_C | None], /) -> LoaderOption[_C]: ...
 def raiseload(attribute: object, /) -> LoaderOption[Any]:
     """Make a lazy load of this relationship, on the objects of the result, an error."""
     return LoaderOption(((_relationship(attribute), "raise"),))
+
+
+@overload
+def join_on(attribute: ColumnElement[list[_C]], /) -> ColumnElement[bool]: ...
+@overload
+def join_on(attribute: ColumnElement[set[_C]], /) -> ColumnElement[bool]: ...
+@overload
+def join_on(attribute: ColumnElement[_C | None], /) -> ColumnElement[bool]: ...
+def join_on(attribute: object, /) -> ColumnElement[bool]:
+    """The ON clause of a relationship, for a join Core cannot infer.
+
+    ``select(Team).join(Player, join_on(Team.players))``: the tables reference each other
+    through several foreign keys, and the relationship knows which one it uses. (Where
+    one foreign key links them, ``select(Parent).join(Parent.children)`` is enough.)
+    A many-to-many's clause joins through its association table, which must be in the
+    FROM: ``.join(link).join(Tag, join_on(Post.tags))``, or use two joins of your own.
+    """
+    rel = _relationship(attribute)
+    if rel.direction is Direction.MANY_TO_MANY:
+        return and_(
+            *(ref == fk for ref, fk in rel.sync_pairs),
+            *(ref == fk for ref, fk in rel.secondary_pairs),
+        )
+    return and_(*(ref == fk for ref, fk in rel.sync_pairs))
 
 
 def _relationship(attribute: object) -> Relationship:

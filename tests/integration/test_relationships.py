@@ -29,6 +29,7 @@ from typed_session import (
     entity,
     inspect_entity,
     instance_state,
+    join_on,
     joinedload,
     raiseload,
     relationship,
@@ -851,3 +852,15 @@ def test_joinedload_of_a_many_to_many(sessions: SessionFactory, capture: SQLCapt
         (post,) = fresh.scalars(select(Post).options(joinedload(Post.tags))).all()
         assert sorted(t.name for t in post.tags) == ["a", "b"]
         assert len(capture.matching("SELECT")) == 1
+
+
+def test_join_on_a_relationship_whose_tables_reference_each_other(
+    session: Session[Engine],
+) -> None:
+    team = Team(players=[Player(name="ann"), Player(name="bob")])
+    session.add(team)
+    session.commit()
+    names = session.scalars(
+        select(Player.name).select_from(Team).join(Player, join_on(Team.players))
+    ).all()
+    assert sorted(names) == ["ann", "bob"]
