@@ -7,7 +7,7 @@ primary key) are built here once, so that Core's compiled cache serves them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
@@ -77,6 +77,7 @@ class Mapper(Generic[_T]):
         "attribute_keys",
         "attributes",
         "by_column",
+        "check_values",
         "class_",
         "column_key_set",
         "column_keys",
@@ -156,6 +157,9 @@ class Mapper(Generic[_T]):
         self.get_statement: Select[*tuple[object, ...]] = self.select_statement.where(
             *self.pk_where
         )
+        #: checks the values a flush writes (object, its ``__dict__``, the keys written);
+        #: set by ``@entity(..., validate=True)``, else None
+        self.check_values: Callable[[object, Mapping[str, Any], Iterable[str]], None] | None = None
 
     def __repr__(self) -> str:
         return f"Mapper({self.class_.__name__} -> {self.table.name})"

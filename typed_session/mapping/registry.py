@@ -26,6 +26,7 @@ from sqlalchemy.types import TypeEngine
 from typing_extensions import dataclass_transform
 
 from typed_session.instrumentation import MappedAttribute, install
+from typed_session.validation import install_validation
 
 from .fields import MISSING, ColumnSpec, Mapped, column
 from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper
@@ -63,8 +64,10 @@ _DEFAULT_TYPES: dict[type, Callable[[], TypeEngine[Any]]] = {
 class Registry:
     """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
 
-    def __init__(self, metadata: MetaData | None = None) -> None:
+    def __init__(self, metadata: MetaData | None = None, *, validate: bool = False) -> None:
         self.metadata: MetaData = MetaData() if metadata is None else metadata
+        #: the default of ``@entity(..., validate=)`` for this registry's entities
+        self.validate: bool = validate
         self._mappers: dict[type[Any], Mapper[Any]] = {}
 
     @property
@@ -116,7 +119,7 @@ def _core_type(cls: type[Any], key: str, python_type: object) -> TypeEngine[Any]
 def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
     """(key, inner type) of every ``Mapped[...]`` annotation, in definition order."""
     try:
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, include_extras=True)
     except NameError as err:
         raise ArgumentError(
             f"the annotations of {cls.__name__} name something undefined ({err}); define "
@@ -214,10 +217,20 @@ def _type_name(tp: object) -> str:
     return repr(tp).replace("typing.", "")
 
 
+def _strip_annotated(tp: object) -> object:
+    """``Annotated[X, ...]`` -> ``X``, in a union's members too (the metadata is pydantic's)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return _strip_annotated(typing.get_args(tp)[0])
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.Union[tuple(_strip_annotated(a) for a in typing.get_args(tp))]  # noqa: UP007 -- built from a runtime tuple
+    return tp
+
+
 def _build_column(
     cls: type[Any], key: str, inner: object, spec: ColumnSpec, *, table_column: Column[Any] | None
 ) -> Column[Any]:
-    python_type, optional = _unwrap_optional(inner)
+    python_type, optional = _unwrap_optional(_strip_annotated(inner))
     if table_column is not None:
         if table_column.nullable and not optional:
             raise ArgumentError(
@@ -263,6 +276,7 @@ def entity(
     table: str | Table | None = None,
     kw_only: bool = True,
     init: bool = True,
+    validate: bool | None = None,
 ) -> Callable[[type[_E]], type[_E]]:
     """Map an annotated class onto a table, as a class decorator: ``@entity(reg, table="users")``.
 
@@ -278,13 +292,17 @@ def entity(
             one of its column keys).
         kw_only: whether the constructor's parameters are keyword-only.
         init: whether to generate ``__init__``.
+        validate: check values against their annotations with pydantic, on
+            construction, assignment and flush (``typed_session.validation``); default:
+            the registry's ``validate``.
 
     Returns:
         The decorator.
     """
 
     def decorate(cls: type[_E]) -> type[_E]:
-        return _map_class(cls, registry, table, kw_only=kw_only, init=init)
+        checked = registry.validate if validate is None else validate
+        return _map_class(cls, registry, table, kw_only=kw_only, init=init, validate=checked)
 
     return decorate
 
@@ -307,7 +325,13 @@ def mixin(cls: type[_E], /) -> type[_E]:
 
 
 def _map_class(
-    cls: type[_E], registry: Registry, table: str | Table | None, *, kw_only: bool, init: bool
+    cls: type[_E],
+    registry: Registry,
+    table: str | Table | None,
+    *,
+    kw_only: bool,
+    init: bool,
+    validate: bool,
 ) -> type[_E]:
     if MAPPER_ATTR in cls.__dict__:
         raise ArgumentError(f"class {cls.__name__} is already mapped")
@@ -366,6 +390,8 @@ def _map_class(
     mapper = Mapper(cls, mapped_table, ordered, registry)
     # the constructor takes attributes in annotation order, as the type checkers see it
     install(cls, mapper, list(attributes.values()), init=init)
+    if validate:
+        mapper.check_values = install_validation(cls, mapper).check_for_flush
     setattr(cls, MAPPER_ATTR, mapper)
     registry._register(mapper)
     return cls
