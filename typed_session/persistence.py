@@ -19,7 +19,7 @@ is cleaned up by the transaction's rollback, which restores the session from its
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never, final
 
 from sqlalchemy import Column, bindparam, delete, insert, update
@@ -320,3 +320,68 @@ def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
             stacklevel=4,
         )
     outcome.deleted.extend(step.states)
+
+
+# -- bulk operations (planned by ``typed_session.bulk``: no objects, no outcome) ---------
+
+
+def bulk_insert(
+    conn: Connection,
+    mapper: Mapper[Any],
+    rows: Sequence[Mapping[str, Any]],
+    fetch: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """INSERT rows that all hold the same keys, in one ``executemany``.
+
+    Args:
+        conn: the connection.
+        mapper: the rows' mapper.
+        rows: the values by attribute key (the keys are the table's column keys).
+        fetch: attribute keys to send back per row (generated keys, server defaults):
+            through RETURNING in row order where the backend has it, else one INSERT
+            per row (what the database does not send back is left out).
+
+    Returns:
+        For each row, the fetched values by key (empty without ``fetch``).
+    """
+    table = mapper.table
+    if not fetch:
+        conn.execute(insert(table), rows)
+        return []
+    columns = [mapper.columns[k].column for k in fetch]
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        stmt = insert(table).returning(*columns, sort_by_parameter_order=True)
+        return [dict(zip(fetch, row, strict=True)) for row in conn.execute(stmt, rows)]
+    out: list[dict[str, Any]] = []
+    one = insert(table).return_defaults(*columns)
+    for row in rows:
+        result = conn.execute(one, row)
+        got: dict[str, Any] = {}
+        pk_values = result.inserted_primary_key or ()
+        for attr, value in zip(mapper.primary_key, pk_values, strict=False):
+            if attr.key in fetch and value is not None:
+                got[attr.key] = value
+        defaults = result.returned_defaults
+        if defaults is not None:
+            got.update((k, v) for k, v in defaults._mapping.items() if k in fetch)
+        out.append(got)
+    return out
+
+
+def bulk_update(conn: Connection, mapper: Mapper[Any], params: list[dict[str, Any]]) -> None:
+    """UPDATE rows by primary key in one ``executemany``; every row sets the same columns.
+
+    Each parameter set holds the primary key under ``mapper.pk_param_names`` (the WHERE)
+    and the new values under their attribute keys (the SET, which Core derives from them).
+
+    Raises:
+        StaleDataError: if the row count says some rows were not there.
+    """
+    table = mapper.table
+    result = conn.execute(update(table).where(*mapper.pk_where), params)
+    if not _rowcount_matches(conn, len(params), result.rowcount):
+        raise StaleDataError(
+            f"UPDATE statement on table {table.name!r} expected to update {len(params)} "
+            f"row(s); {result.rowcount} were matched. Some rows do not exist (deleted, or "
+            "their keys changed): the whole bulk operation was rolled back"
+        )
