@@ -27,7 +27,7 @@ no mapped attribute, an UPDATE mapping without its full primary key, and (in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.exc import ArgumentError
 
@@ -155,12 +155,15 @@ class BulkMethods:
         batches: list[list[Mapping[str, Any]]] = []
         batch: list[Mapping[str, Any]] = []
         previous: object = None
+        version = mapper.version_key if mapper.version_generator is not None else None
         for index, given in enumerate(rows):
             row = given
-            if not render_nulls and None in given.values():
+            if version is not None and version not in given:
+                row = {**given, version: _first_version(mapper)}
+            if not render_nulls and None in row.values():
                 if not (given.keys() <= known):  # an unknown key, even with None, is refused
                     raise _unknown_keys(mapper, given, index, "bulk_insert_mappings")
-                row = {k: v for k, v in given.items() if v is not None}
+                row = {k: v for k, v in row.items() if v is not None}
             keys = row.keys()
             if keys != previous:  # a new run of keys: check them once for the run
                 if not (keys <= known):
@@ -209,6 +212,8 @@ class BulkMethods:
         names = mapper.pk_param_names
         rows = mappings if isinstance(mappings, list) else list(mappings)
         every = list(map(dict, rows))  # the parameters: each mapping, its key renamed
+        if mapper.version_key is not None:
+            _check_versions(mapper, rows, every)
         try:
             if mapper.single_pk:
                 pk = pk_keys[0]
@@ -272,6 +277,31 @@ def _check_savable(state: _State, obj: object) -> None:
             f"bulk_save_objects() cannot update {describe(obj)}: its DELETE was flushed, "
             "so it has no row. Roll back to get it back, or make_transient(obj) to insert it",
         )
+
+
+def _first_version(mapper: Mapper[Any]) -> int:
+    generator = mapper.version_generator
+    assert generator is not None
+    return generator(None)
+
+
+def _check_versions(
+    mapper: Mapper[Any], rows: Sequence[Mapping[str, Any]], every: list[dict[str, Any]]
+) -> None:
+    """Move each mapping's version to the WHERE and set the next one (a versioned entity)."""
+    key = mapper.version_key
+    assert key is not None
+    generator = mapper.version_generator
+    for index, params in enumerate(every):
+        if key not in params:
+            raise ArgumentError(
+                f"bulk_update_mappings({mapper.class_.__name__}): mapping #{index} lacks "
+                f"the version attribute {key!r}, which the UPDATE checks (the version the "
+                f"row was read with): {dict(rows[index])!r}"
+            )
+        expected = params["version_0"] = params.pop(key)
+        if generator is not None:
+            params[key] = generator(expected)
 
 
 def _missing_key(mapper: Mapper[Any], row: Mapping[str, Any], index: int) -> ArgumentError:
@@ -361,6 +391,8 @@ def _update_objects(
     pk_keys = frozenset(mapper.pk_keys)
     batch: list[dict[str, Any]] = []
     previous: object = None
+    version = mapper.version_key
+    written: list[tuple[_State, dict[str, Any], dict[str, Any]]] = []
     for _obj, d, state in rows:
         assert state is not None  # grouped as an UPDATE for having an identity
         if changed_only:
@@ -373,10 +405,35 @@ def _update_objects(
         assert state.identity is not None
         params = mapper.pk_params(state.identity)
         params.update(values)
-        if values.keys() != previous and batch:
+        if version is not None:
+            _next_version(mapper, state, d, params)
+            written.append((state, d, params))
+        if params.keys() != previous and batch:
             persistence.bulk_update(conn, mapper, batch)
             batch = []
-        previous = values.keys()
+        previous = params.keys()
         batch.append(params)
     if batch:
         persistence.bulk_update(conn, mapper, batch)
+    for state, d, params in written:  # every statement ran: the objects have the new version
+        assert version is not None
+        if version in params:
+            d[version] = params[version]
+        else:  # set by the database: loaded on next access
+            lifecycle.expire(state, d, [version])
+
+
+def _next_version(
+    mapper: Mapper[Any], state: _State, d: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """Put an object's expected version in the WHERE and its next one in the SET."""
+    key = mapper.version_key
+    assert key is not None
+    committed = state.committed
+    expected = committed[key] if committed and key in committed else d.get(key)
+    params["version_0"] = expected
+    generator = mapper.version_generator
+    if generator is not None and key not in (committed or ()):
+        params[key] = generator(cast("int | None", expected))
+    elif generator is None:
+        params.pop(key, None)

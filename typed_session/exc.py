@@ -110,7 +110,19 @@ class FlushError(sa_exc.InvalidRequestError):
 
 
 class StaleDataError(sa_exc.SQLAlchemyError):
-    """An UPDATE or DELETE matched a different number of rows than the flush planned."""
+    """An UPDATE or DELETE matched a different number of rows than the flush planned.
+
+    Attributes:
+        instance: for a versioned row, the object whose row another writer changed.
+        expected_version: the version the object expected its row to have.
+    """
+
+    def __init__(
+        self, message: str, *, instance: object | None = None, expected_version: object = None
+    ) -> None:
+        self.instance = instance
+        self.expected_version = expected_version
+        super().__init__(message)
 
 
 class DetachedInstanceError(sa_exc.InvalidRequestError):

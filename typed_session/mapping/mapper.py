@@ -96,6 +96,8 @@ class Mapper(Generic[_T]):
         "select_statement",
         "single_pk",
         "table",
+        "version_generator",
+        "version_key",
     )
 
     def __init__(
@@ -157,6 +159,10 @@ class Mapper(Generic[_T]):
         self.get_statement: Select[*tuple[object, ...]] = self.select_statement.where(
             *self.pk_where
         )
+        #: the version column's attribute (``@entity(..., version_column=)``) and what makes
+        #: the next version from the last (None: the database does); set by the decorator
+        self.version_key: str | None = None
+        self.version_generator: Callable[[int | None], int] | None = None
         #: checks the values a flush writes (object, its ``__dict__``, the keys written);
         #: set by ``@entity(..., validate=True)``, else None
         self.check_values: Callable[[object, Mapping[str, Any], Iterable[str]], None] | None = None
