@@ -20,7 +20,8 @@ What the seed does, kept here:
   ``rollback()``.
 
 Refused before any SQL, where the seed would ignore or fail later: a mapping key that is
-no mapped attribute, an UPDATE mapping without its full primary key, and (in
+no mapped attribute, an UPDATE mapping without its full primary key (or, for a versioned
+entity, its version), a value a ``validate=True`` entity refuses, and (in
 ``bulk_save_objects``) an object pending in a session, which its flush would insert again.
 """
 
@@ -180,6 +181,11 @@ class BulkMethods:
             batch.append(row)
         if not batches:
             return
+        check = mapper.check_values
+        if check is not None:  # validate=True: every row, before any SQL
+            for batch in batches:
+                for row in batch:
+                    check(row, row, row.keys())
         conn = self._bulk_connection(mapper)
         try:
             for batch, targets in _with_targets(batches, rows):
@@ -212,6 +218,12 @@ class BulkMethods:
         names = mapper.pk_param_names
         rows = mappings if isinstance(mappings, list) else list(mappings)
         every = list(map(dict, rows))  # the parameters: each mapping, its key renamed
+        check = mapper.check_values
+        if check is not None:  # validate=True: every row, before any SQL
+            for row in rows:
+                if not (row.keys() <= known):
+                    raise _unknown_keys(mapper, row, rows.index(row), "bulk_update_mappings")
+                check(row, row, row.keys())
         if mapper.version_key is not None:
             _check_versions(mapper, rows, every)
         try:

@@ -107,6 +107,9 @@ class EntityValidator:
     def check_for_flush(self, obj: object, d: Mapping[str, Any], keys: Iterable[str]) -> None:
         """Re-check the values a flush is about to write (``Mapper.check_values``).
 
+        ``obj`` is the object whose ``__dict__`` is ``d``, or ``d`` itself for a row of a
+        bulk operation.
+
         Raises:
             FlushError: before any SQL, naming the object, the attribute and the value
                 (its cause is the ``InvalidValueError``); the session stays usable.
@@ -120,6 +123,12 @@ class EntityValidator:
                 adapters[key].validate_python(value)
             except PydanticValidationError as err:
                 invalid = self._invalid(key, value, err)
+                if obj is d:  # a bulk operation's row, checked on its own
+                    raise FlushError(
+                        f"cannot write the row {_short.repr(d)}: {invalid}; nothing of the "
+                        "bulk operation was written",
+                        instance=obj,
+                    ) from invalid
                 raise FlushError(
                     f"cannot flush {describe(obj)}: {invalid} (the value was stored without "
                     "going through assignment, or changed in place); correct it, or "

@@ -268,3 +268,22 @@ def test_from_model_refuses_fields_the_entity_does_not_map() -> None:
 
     with pytest.raises(ArgumentError, match=r"\['password'\] are not mapped attributes of User"):
         from_model(User, Signup(name="a", password="p"))
+
+
+# -- bulk operations ---------------------------------------------------------------------
+
+
+def test_bulk_rows_of_a_validated_entity_are_checked_before_any_sql(
+    session: Session[Engine], memory_engine: Engine
+) -> None:
+    with SQLCapture(memory_engine) as capture:
+        with pytest.raises(FlushError, match=r"cannot write the row .*User\.name") as info:
+            session.bulk_insert_mappings(User, [{"name": "ok"}, {"name": "n" * 11}])
+        assert isinstance(info.value.__cause__, InvalidValueError)
+        with pytest.raises(FlushError, match=r"User\.age: -3"):
+            session.bulk_update_mappings(User, [{"id": 1, "age": -3}])
+        assert capture.statements == []
+    assert session.is_active
+    session.bulk_insert_mappings(User, [{"name": "ok", "nickname": None}])  # None: left out
+    session.bulk_update_mappings(User, [{"id": 1, "age": 4}])
+    assert session.scalars(select(User.age)).all() == [4]
