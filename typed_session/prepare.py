@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from typed_session import lifecycle
+from typed_session.dependency import Dependencies
 from typed_session.exc import FlushError, ObjectDeletedError
 from typed_session.state import InstanceState, instance_state
 from typed_session.unitofwork import BindFor, FlushPlan, plan_flush
@@ -35,6 +36,8 @@ def load_expired_keys(objects: lifecycle.SessionObjects, load: Load) -> None:
             not expired.isdisjoint(state.mapper.pk_keys) or state.mapper.version_key in expired
         ):
             load(state)  # an expired version too: the WHERE checks it
+        elif expired and state in objects.deleted and state.mapper.relationship_keys:
+            load(state)  # its foreign keys order the deletes of a self-referential table
 
 
 def plan_with_rows_checked(
@@ -42,6 +45,7 @@ def plan_with_rows_checked(
     bind_for: BindFor,
     load: Load,
     records: Callable[[], lifecycle.TransactionRecords],
+    dependencies: Dependencies | None = None,
 ) -> FlushPlan:
     """Plan the flush; a key conflict with a fully expired object checks its row first.
 
@@ -56,6 +60,7 @@ def plan_with_rows_checked(
                 list(objects.deleted.items()),
                 identity_map=objects.identity_map,
                 bind_for=bind_for,
+                dependencies=dependencies,
             )
         except FlushError as conflict:
             existing = conflict.existing
