@@ -474,7 +474,9 @@ def _update_versioned(conn: Connection, step: UpdateRows, outcome: FlushOutcome)
     for state, d, changes, where, takes_over in step.rows:
         expected = _expected_version(state, d, key, takes_over)
         values = dict(changes)
-        if generator is not None and key not in values:
+        # the next version, unless the user assigned one; a row switch continues the
+        # deleted object's versions (the new object's first version is not its row's)
+        if generator is not None and (key not in values or takes_over is not None):
             values[key] = generator(expected)  # type: ignore[arg-type]  # an int, as mapped
         _note_update(outcome, mapper, state, changes, where, takes_over)
         if generator is None:  # the database sets it: load it again

@@ -176,6 +176,25 @@ def test_a_version_the_user_assigns_is_written_and_the_old_one_checked(
     assert versions(engine) == [(account.id, 7)]
 
 
+def test_a_row_switch_continues_the_deleted_objects_version(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    old = Account(owner="a")
+    session.add(old)
+    session.commit()
+    old.balance = 1
+    session.commit()
+    ident = old.id
+    assert old.version == 2
+    session.delete(old)
+    new = Account(owner="b")
+    new.id = ident  # the deleted object's key: its row is UPDATEd, checked against version 2
+    session.add(new)
+    session.commit()
+    assert db_rows(engine, select(Account.owner, Account.version)) == [("b", 3)]
+    assert new.version == 3
+
+
 # -- another writer won ------------------------------------------------------------------
 
 
