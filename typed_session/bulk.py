@@ -191,8 +191,14 @@ class BulkMethods:
             for batch, targets in _with_targets(batches, rows):
                 fetch = _to_fetch(mapper, batch[0]) if return_defaults else ()
                 fetched = persistence.bulk_insert(conn, mapper, batch, fetch)
-                for target, values in zip(targets, fetched, strict=False):
+                if not return_defaults:
+                    continue
+                for target, sent, values in zip(
+                    targets, batch, fetched or [{}] * len(batch), strict=True
+                ):
                     if isinstance(target, MutableMapping):  # checked above
+                        if version is not None:  # the first version, given here
+                            target.setdefault(version, sent[version])
                         target.update(values)
         except BaseException as err:
             self._active_transaction().fail(err)
