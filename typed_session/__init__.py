@@ -27,6 +27,7 @@ from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
 from typed_session.keys import identity_key as identity_key
 from typed_session.loaders import LoaderOption as LoaderOption
+from typed_session.loaders import joinedload as joinedload
 from typed_session.loaders import raiseload as raiseload
 from typed_session.loaders import selectinload as selectinload
 from typed_session.mapping.fields import Mapped as Mapped
@@ -95,6 +96,7 @@ __all__ = [
     "identity_key",
     "inspect_entity",
     "instance_state",
+    "joinedload",
     "make_transient",
     "make_transient_to_detached",
     "mixin",

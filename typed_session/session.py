@@ -622,6 +622,8 @@ class Session(
         self._autoflush()
         conn = self.connection(clause=statement)
         options = loaders.eager_options(statement)
+        if options:
+            statement = loaders.add_joins(statement)
 
         def eager(mapper: Mapper[Any], objs: list[Any]) -> None:
             if options or mapper.relationship_keys:

@@ -13,6 +13,7 @@ from typed_session import (
     Session,
     column,
     entity,
+    joinedload,
     raiseload,
     relationship,
     selectinload,
@@ -68,6 +69,10 @@ def options(session: Session[Engine]) -> None:
     assert_type(option.selectinload(Child.grandchildren), LoaderOption[Grandchild])
     assert_type(selectinload(Child.parent), LoaderOption[Parent])
     assert_type(raiseload(Parent.tags), LoaderOption[Tag])
+    assert_type(joinedload(Child.parent), LoaderOption[Parent])
+    assert_type(
+        joinedload(Parent.children).selectinload(Child.grandchildren), LoaderOption[Grandchild]
+    )
     statement = select(Parent).options(option).join(Parent.children)
     assert_type(statement, Select[Parent])
     for p in session.scalars(statement):
