@@ -13,6 +13,7 @@ from typed_session.events import SessionEvents as SessionEvents
 from typed_session.events import session_events as session_events
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
+from typed_session.exc import InvalidValueError as InvalidValueError
 from typed_session.exc import ObjectDeletedError as ObjectDeletedError
 from typed_session.exc import ObjectStateError as ObjectStateError
 from typed_session.exc import SessionConfigError as SessionConfigError
@@ -53,6 +54,9 @@ from typed_session.transaction import ConnectionBinding as ConnectionBinding
 from typed_session.transaction import SessionTransaction as SessionTransaction
 from typed_session.transaction import Snapshot as Snapshot
 from typed_session.transaction import TransactionState as TransactionState
+from typed_session.validation import from_model as from_model
+from typed_session.validation import model_for as model_for
+from typed_session.validation import to_model as to_model
 
 __all__ = [
     "ColumnAttribute",
@@ -63,6 +67,7 @@ __all__ = [
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
+    "InvalidValueError",
     "LoaderOption",
     "Mapped",
     "Mapper",
@@ -88,6 +93,7 @@ __all__ = [
     "close_all_sessions",
     "column",
     "entity",
+    "from_model",
     "identity_key",
     "inspect_entity",
     "instance_state",
@@ -96,10 +102,12 @@ __all__ = [
     "make_transient",
     "make_transient_to_detached",
     "mixin",
+    "model_for",
     "object_session",
     "raiseload",
     "relationship",
     "selectinload",
     "session_events",
     "sessionmaker",
+    "to_model",
 ]
