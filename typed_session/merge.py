@@ -11,8 +11,8 @@ whose state is what the database holds, so a transient or modified object is ref
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import InvalidRequestError
 
@@ -23,7 +23,7 @@ from typed_session.mapping.mapper import Mapper, mapper_of_instance
 from typed_session.related import hooks_for
 from typed_session.state import instance_state
 
-__all__ = ["merge_into"]
+__all__ = ["MergeMethods", "merge_into"]
 
 _O = TypeVar("_O")
 
@@ -145,3 +145,53 @@ def _check_mergeable_without_load(transient: bool, modified: bool) -> None:  # n
             "merge() with load=False option does not support objects marked as 'dirty'.  "
             "flush() all changes on mapped instances before merging with load=False."
         )
+
+
+class MergeMethods:
+    """``merge`` and ``merge_all``, as the session offers them (a base of ``Session``)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        _identity_map: IdentityMap
+        _transaction: object | None
+
+        def _autobegin(self) -> object: ...
+
+        def get(self, entity: type[_O], ident: object, /) -> _O | None:
+            """The session's ``get``."""
+
+        def add(self, instance: object) -> None:
+            """The session's ``add``."""
+
+    def merge(self, instance: _O, *, load: bool = True) -> _O:
+        """Copy an object's state into this session's object of the same identity.
+
+        That object is found in the identity map, else loaded (``load=True``), else made
+        new; the given object is not attached. Relationships cascading ``merge`` are
+        merged too. Returns the session's object, of the given object's type.
+
+        Raises:
+            InvalidRequestError: with ``load=False``, for a transient or modified object.
+        """
+        return self.merge_all([instance], load=load)[0]
+
+    def merge_all(self, instances: Iterable[_O], *, load: bool = True) -> list[_O]:
+        """``merge`` each object (shared objects merged once); the session's copies, in order."""
+        if self._transaction is None:
+            self._autobegin()
+        memo: dict[int, object] = {}
+        return [
+            merge_into(
+                obj,
+                identity_map=self._identity_map,
+                get=self._merge_get,
+                add=self.add,
+                load=load,
+                memo=memo,
+            )
+            for obj in instances
+        ]
+
+    def _merge_get(self, mapper: Mapper[Any], ident: Any) -> object | None:
+        return self.get(mapper.class_, ident)
