@@ -18,6 +18,7 @@ from sqlalchemy.exc import InvalidRequestError
 
 from typed_session import lifecycle
 from typed_session.collections import loaded_collection
+from typed_session.exc import StaleDataError, describe
 from typed_session.identity import IdentityMap
 from typed_session.mapping.mapper import Mapper, mapper_of_instance
 from typed_session.related import hooks_for
@@ -65,6 +66,8 @@ def merge_into(
         merged = None if existing is None else existing.obj()
         if merged is None and load:
             merged = get(mapper, ident)
+    if merged is not None and mapper.version_key is not None:
+        _check_version(mapper.version_key, instance, merged)
     fresh = merged is None
     if merged is None:
         merged = mapper.class_.__new__(mapper.class_)
@@ -131,6 +134,26 @@ def _merge_relationships(
                 setattr(merged, rel.key, target)
             else:
                 merged.__dict__[rel.key] = target
+
+
+def _check_version(key: str, given: object, merged: object) -> None:
+    """Refuse to merge a versioned object whose version is not the row's.
+
+    Raises:
+        StaleDataError: naming both versions; an unset version skips the check.
+    """
+    mine = given.__dict__.get(key)
+    if mine is None:
+        return
+    current = getattr(merged, key)
+    if mine != current:
+        raise StaleDataError(
+            f"Version id '{mine}' on merged state {describe(given)} does not match existing "
+            f"version '{current}'. Leave the version attribute unset when merging to skip "
+            "the version check, or reload the object and apply the changes again",
+            instance=given,
+            expected_version=mine,
+        )
 
 
 def _check_mergeable_without_load(transient: bool, modified: bool) -> None:  # noqa: FBT001
