@@ -13,6 +13,7 @@ from typed_session.events import SessionEvents as SessionEvents
 from typed_session.events import session_events as session_events
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
+from typed_session.exc import LazyLoadRefusedError as LazyLoadRefusedError
 from typed_session.exc import ObjectDeletedError as ObjectDeletedError
 from typed_session.exc import ObjectStateError as ObjectStateError
 from typed_session.exc import SessionConfigError as SessionConfigError
@@ -61,6 +62,7 @@ __all__ = [
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
+    "LazyLoadRefusedError",
     "LoaderOption",
     "Mapped",
     "Mapper",

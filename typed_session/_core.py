@@ -19,13 +19,17 @@ breaks in one place and says which:
    uses, for bind resolution;
 8. ``Executable._with_options`` holds the options given to ``.options(...)`` (the
    relationship loader options are read back from it), and ``ExecutableOption``, the
-   base class those options must have, leaves its ``_clone`` unannotated (typed here).
+   base class those options must have, leaves its ``_clone`` unannotated (typed here);
+9. ``sqlalchemy.util.concurrency`` (an internal module): ``greenlet_spawn`` runs sync code
+   in a greenlet whose Core I/O awaits the asyncio driver, ``await_`` is that await, and
+   ``in_greenlet`` tells whether the code runs in such a greenlet (``AsyncSession``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Self
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, Self, TypeVar
 
 from sqlalchemy import FromClause, Select, UpdateBase
 from sqlalchemy.engine import IteratorResult, Result
@@ -33,11 +37,15 @@ from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import ExecutableOption
 from sqlalchemy.sql.util import find_tables
+from sqlalchemy.util import concurrency
 
 __all__ = [
     "StatementOption",
     "annotate",
     "annotations_of",
+    "await_",
+    "greenlet_spawn",
+    "in_greenlet",
     "object_result",
     "raw_columns",
     "returning_columns",
@@ -46,6 +54,8 @@ __all__ = [
 ]
 
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def annotate(clause: FromClause, values: Mapping[str, Any]) -> FromClause:
@@ -111,3 +121,26 @@ class StatementOption(ExecutableOption):
         """A shallow copy (Core's, with the signature it lacks)."""
         clone: Self = super()._clone(**kw)  # type: ignore[no-untyped-call]  # Core's lacks types
         return clone
+
+
+async def greenlet_spawn(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Run sync ``fn`` in a new greenlet; Core I/O inside it awaits the asyncio driver.
+
+    ``sqlalchemy.util.concurrency.greenlet_spawn``, typed from ``fn``'s signature.
+    """
+    # a partial: greenlet_spawn has a keyword of its own that kwargs must not reach
+    return await concurrency.greenlet_spawn(functools.partial(fn, *args, **kwargs))
+
+
+def await_(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable`` from sync code running under ``greenlet_spawn``.
+
+    Raises:
+        sqlalchemy.exc.MissingGreenlet: outside ``greenlet_spawn`` (Core's own error).
+    """
+    return concurrency.await_(awaitable)
+
+
+def in_greenlet() -> bool:
+    """Whether the calling code runs under ``greenlet_spawn`` (so Core I/O can await)."""
+    return concurrency.in_greenlet()
