@@ -1,4 +1,4 @@
-"""The asyncio face of typed_session: ``AsyncSession``.
+"""The asyncio face of typed_session: ``AsyncSession`` and ``async_sessionmaker``.
 
 Public names, re-exported; nothing else. Imported on its own (``from typed_session.asyncio
 import AsyncSession``) rather than from ``typed_session``, because it imports
@@ -6,6 +6,9 @@ import AsyncSession``) rather than from ``typed_session``, because it imports
 ``import typed_session`` stays free of them. See ``docs/async.md``.
 """
 
+from typed_session.async_factory import AsyncSessionClass as AsyncSessionClass
+from typed_session.async_factory import AsyncSessionT as AsyncSessionT
+from typed_session.async_factory import async_sessionmaker as async_sessionmaker
 from typed_session.async_session import NOT_PROXIED as NOT_PROXIED
 from typed_session.async_session import STREAM_YIELD_PER as STREAM_YIELD_PER
 from typed_session.async_session import AsyncAttrs as AsyncAttrs
@@ -21,7 +24,10 @@ __all__ = [
     "AsyncAttrs",
     "AsyncBindT",
     "AsyncSession",
+    "AsyncSessionClass",
+    "AsyncSessionT",
     "AsyncSessionTransaction",
     "AwaitableAttrs",
     "LazyLoadRefusedError",
+    "async_sessionmaker",
 ]

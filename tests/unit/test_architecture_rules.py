@@ -57,6 +57,7 @@ MODULES_ABOVE_THE_SESSION = frozenset(
         "factory.py",
         "asyncio.py",
         "async_session.py",
+        "async_factory.py",
     }
 )
 #: modules that may not name the session even for annotations (they talk to protocols)
