@@ -38,7 +38,14 @@ from typed_session.config import SessionOptions
 from typed_session.events import SessionEvents
 from typed_session.exc import LazyLoadRefusedError
 from typed_session.identity import IdentityMap
-from typed_session.loading import ExecutionOptions, ForUpdate, Params, yield_per_of
+from typed_session.loaders import eager_options
+from typed_session.loading import (
+    ExecutionOptions,
+    ForUpdate,
+    Params,
+    entity_columns,
+    yield_per_of,
+)
 from typed_session.session import Session, close_all_sessions
 from typed_session.state import InstanceState
 from typed_session.transaction import SessionTransaction
@@ -529,10 +536,39 @@ class AsyncSession(Generic[AsyncBindT]):
         options = dict(execution_options or {})
         if yield_per_of(statement, options) is None:
             options["yield_per"] = STREAM_YIELD_PER
+        self._refuse_eager_loads_mid_stream(statement)
         result = await greenlet_spawn(
             self.sync_session.execute, statement, params, execution_options=options
         )
         return AsyncResult(result)
+
+    def _refuse_eager_loads_mid_stream(self, statement: Executable) -> None:
+        """On MySQL / MariaDB a streamed result must be read to its end before another query.
+
+        A relationship loaded per batch (``selectinload``, ``lazy="selectin"``) would
+        send its query while the server-side cursor is open, discarding the rest of it.
+
+        Raises:
+            InvalidRequestError: for such a statement on MySQL or MariaDB.
+        """
+        if self.sync_session.get_bind(clause=statement).dialect.name not in ("mysql", "mariadb"):
+            return
+        found = entity_columns(statement)
+        mappers = [] if found is None else [b.mapper for b in found[0]]
+        selectin = [
+            f"{m.class_.__name__}.{r.key}"
+            for m in mappers
+            for r in m.relationships.values()
+            if r.lazy == "selectin"
+        ]
+        if eager_options(statement) or selectin:
+            raise InvalidRequestError(
+                "MySQL and MariaDB cannot send the query of a relationship loader "
+                f"(selectinload(), or lazy='selectin' of {selectin or 'none'}) while a "
+                "streamed result is still open on the connection: the rest of the stream "
+                "would be lost. Stream the rows without loader options and load the "
+                "relationships afterwards, or read them with await session.scalars(...)"
+            )
 
     @overload
     async def stream_scalars(
