@@ -23,6 +23,7 @@ PAGES = [
     "bulk.md",
     "versioning.md",
     "objects.md",
+    "async.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

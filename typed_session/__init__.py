@@ -14,6 +14,7 @@ from typed_session.events import session_events as session_events
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
 from typed_session.exc import InvalidValueError as InvalidValueError
+from typed_session.exc import LazyLoadRefusedError as LazyLoadRefusedError
 from typed_session.exc import ObjectDeletedError as ObjectDeletedError
 from typed_session.exc import ObjectStateError as ObjectStateError
 from typed_session.exc import SessionConfigError as SessionConfigError
@@ -68,6 +69,7 @@ __all__ = [
     "IdentityMap",
     "InstanceState",
     "InvalidValueError",
+    "LazyLoadRefusedError",
     "LoaderOption",
     "Mapped",
     "Mapper",

@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
 Core's public API covers almost all the package needs. The things it does not offer
-publicly (nine), and each is used here and nowhere else, with a contract test
+publicly (ten), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -22,12 +22,16 @@ breaks in one place and says which:
    base class those options must have, leaves its ``_clone`` unannotated (typed here);
 9. ``GenerativeSelect._limit_clause`` / ``_offset_clause`` say whether a SELECT has a
    LIMIT or OFFSET (a joined collection cannot be loaded under one).
+10. ``sqlalchemy.util.concurrency`` (an internal module): ``greenlet_spawn`` runs sync code
+    in a greenlet whose Core I/O awaits the asyncio driver, ``await_`` is that await, and
+    ``in_greenlet`` tells whether the code runs in such a greenlet (``AsyncSession``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Self
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, Self, TypeVar
 
 from sqlalchemy import FromClause, Select, UpdateBase
 from sqlalchemy.engine import IteratorResult, Result
@@ -35,12 +39,16 @@ from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import ExecutableOption
 from sqlalchemy.sql.util import find_tables
+from sqlalchemy.util import concurrency
 
 __all__ = [
     "StatementOption",
     "annotate",
     "annotations_of",
+    "await_",
+    "greenlet_spawn",
     "has_limit",
+    "in_greenlet",
     "object_result",
     "raw_columns",
     "returning_columns",
@@ -49,6 +57,8 @@ __all__ = [
 ]
 
 _NO_ANNOTATIONS: Mapping[str, Any] = {}
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def annotate(clause: FromClause, values: Mapping[str, Any]) -> FromClause:
@@ -119,3 +129,26 @@ class StatementOption(ExecutableOption):
 def has_limit(statement: Select[Any]) -> bool:
     """Whether a SELECT has a LIMIT or an OFFSET."""
     return statement._limit_clause is not None or statement._offset_clause is not None
+
+
+async def greenlet_spawn(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Run sync ``fn`` in a new greenlet; Core I/O inside it awaits the asyncio driver.
+
+    ``sqlalchemy.util.concurrency.greenlet_spawn``, typed from ``fn``'s signature.
+    """
+    # a partial: greenlet_spawn has a keyword of its own that kwargs must not reach
+    return await concurrency.greenlet_spawn(functools.partial(fn, *args, **kwargs))
+
+
+def await_(awaitable: Awaitable[_T]) -> _T:
+    """Await ``awaitable`` from sync code running under ``greenlet_spawn``.
+
+    Raises:
+        sqlalchemy.exc.MissingGreenlet: outside ``greenlet_spawn`` (Core's own error).
+    """
+    return concurrency.await_(awaitable)
+
+
+def in_greenlet() -> bool:
+    """Whether the calling code runs under ``greenlet_spawn`` (so Core I/O can await)."""
+    return concurrency.in_greenlet()

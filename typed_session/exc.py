@@ -13,6 +13,7 @@ catches ``sqlalchemy.exc.InvalidRequestError`` keeps working::
     │   ├── ObjectStateError                           (wrong lifecycle state for the call)
     │   ├── FlushError                                 (the unit of work cannot proceed)
     │   ├── DetachedInstanceError                      (a load needs a session the object has left)
+    │   ├── LazyLoadRefusedError                       (an implicit load in asyncio code)
     │   └── ObjectDeletedError                         (the object's row is gone)
     ├── sqlalchemy.exc.PendingRollbackError            (Core's; a failed flush needs rollback())
     └── StaleDataError                                 (a row count did not match the plan)
@@ -35,6 +36,7 @@ __all__ = [
     "DetachedInstanceError",
     "FlushError",
     "InvalidValueError",
+    "LazyLoadRefusedError",
     "ObjectDeletedError",
     "ObjectStateError",
     "SessionConfigError",
@@ -151,6 +153,34 @@ class DetachedInstanceError(sa_exc.InvalidRequestError):
             "loaded values; call session.refresh(obj) or read the attribute before "
             "session.close(); or attach it to a live session with session.add(obj), "
             "which loads it there"
+        )
+
+
+class LazyLoadRefusedError(sa_exc.InvalidRequestError):
+    """An attribute of an ``AsyncSession``'s object needs SQL, outside a greenlet.
+
+    Reading an expired attribute or an unloaded relationship would run a query on
+    attribute access; in asyncio code that query cannot be awaited, so it is refused
+    before Core is reached (where it would fail with ``MissingGreenlet``).
+    """
+
+    def __init__(self, instance: object, attribute: str, *, relationship: bool = False) -> None:
+        self.instance = instance
+        self.attribute = attribute
+        cls = type(instance).__name__
+        what = "is not loaded" if relationship else "is expired"
+        first = (
+            f"select({cls}).options(selectinload({cls}.{attribute})) to load it with the query"
+            if relationship
+            else "expire_on_commit=False on the AsyncSession, so that commit() keeps values"
+        )
+        super().__init__(
+            f"{cls}.{attribute} of {describe(instance)} {what}, and loading it would run SQL "
+            "on attribute access, which asyncio code cannot await (an AsyncSession's objects "
+            f"load nothing implicitly). Ways out: {first}; "
+            f"await session.refresh(obj, [{attribute!r}]) before reading it; "
+            f"await obj.awaitable_attrs.{attribute} where {cls} has the AsyncAttrs mixin; or "
+            "run the code that reads it in await session.run_sync(fn)"
         )
 
 

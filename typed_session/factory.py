@@ -27,7 +27,7 @@ from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
 from typed_session.session import Session
 
-__all__ = ["SessionClass", "SessionT", "sessionmaker"]
+__all__ = ["SessionClass", "SessionT", "overridden", "reconfigured", "sessionmaker"]
 
 #: the type of the sessions a factory makes. Invariant: ``configure(bind=...)`` writes the
 #: bind, so a ``sessionmaker[Session[Engine]]`` must not pass for a ``sessionmaker[Session]``
@@ -188,15 +188,8 @@ class sessionmaker(Generic[SessionT]):  # SQLAlchemy's name, lower case and all
             ArgumentError: a bind that is neither an ``Engine`` nor a ``Connection``.
         """
         bind = self._bind if bind is MISSING else _checked_bind("sessionmaker.__call__", bind)
-        if not overrides:
-            return self._new_session(bind, self._config)
-        given = validate_options(
-            "sessionmaker.__call__", dict(overrides), parameters=_CALL_PARAMETERS
-        )
-        update: dict[str, object] = {k: getattr(given, k) for k in overrides if k != "info"}
-        if given.info is not None:  # None adds nothing to the factory's
-            update["info"] = {**(self._config.info or {}), **given.info}
-        return self._new_session(bind, self._config.model_copy(update=update))
+        config = overridden(self._config, "sessionmaker.__call__", overrides)
+        return self._new_session(bind, config)
 
     def _new_session(self, bind: Engine | Connection | None, config: SessionConfig) -> SessionT:
         """Make one session: the single place where the factory adds to what it makes."""
@@ -244,12 +237,27 @@ class sessionmaker(Generic[SessionT]):  # SQLAlchemy's name, lower case and all
             ArgumentError: a bind that is neither an ``Engine`` nor a ``Connection``.
         """
         new_bind = self._bind if bind is MISSING else _checked_bind("sessionmaker.configure", bind)
-        self._config = validate_options(
-            "sessionmaker.configure",
-            {**dict(self._config), **options},
-            parameters=_CALL_PARAMETERS,
-        )
+        self._config = reconfigured(self._config, "sessionmaker.configure", options)
         self._bind = new_bind
+
+
+def overridden(config: SessionConfig, owner: str, overrides: SessionOptions) -> SessionConfig:
+    """A factory's config with one call's overrides validated and laid over it.
+
+    ``info`` is merged: the call's entries update a copy of the factory's.
+    """
+    if not overrides:
+        return config
+    given = validate_options(owner, dict(overrides), parameters=_CALL_PARAMETERS)
+    update: dict[str, object] = {k: getattr(given, k) for k in overrides if k != "info"}
+    if given.info is not None:  # None adds nothing to the factory's
+        update["info"] = {**(config.info or {}), **given.info}
+    return config.model_copy(update=update)
+
+
+def reconfigured(config: SessionConfig, owner: str, options: SessionOptions) -> SessionConfig:
+    """A factory's config with ``configure()``'s options replacing its own (validated)."""
+    return validate_options(owner, {**dict(config), **options}, parameters=_CALL_PARAMETERS)
 
 
 @contextmanager

@@ -73,7 +73,7 @@ class MappedAttribute(Generic[_T]):
                 owner = state.owner
                 if owner is None:
                     raise DetachedInstanceError(instance, key)
-                owner.load_expired(state)
+                owner.load_expired(state, key)
                 if key in d:
                     return d[key]  # type: ignore[no-any-return]  # stored by the loader
         raise self._unset(instance, state)
@@ -219,7 +219,7 @@ def _load_old_key(instance: object, state: InstanceState[Any], key: str) -> None
     owner = state.owner
     if owner is None:
         raise DetachedInstanceError(instance, key)
-    owner.load_expired(state)
+    owner.load_expired(state, key)
 
 
 def _make_delattr(keys: frozenset[str], cls_name: str) -> Callable[[object, str], None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, final
 
@@ -43,6 +43,7 @@ __all__ = [
     "require_identity",
     "whole_row",
     "wrap_result",
+    "yield_per_of",
 ]
 
 _O = TypeVar("_O")
@@ -288,8 +289,14 @@ def _resolve(
     *,
     refresh: bool,
     after_load: AfterLoad | None = None,
+    yield_per: int | None = None,
 ) -> Result[Any]:
-    """A result whose entity blocks are replaced by objects (see ``load_instances``)."""
+    """A result whose entity blocks are replaced by objects (see ``load_instances``).
+
+    With ``yield_per`` the rows are loaded ``yield_per`` at a time, as the result is
+    read (each batch through the identity map, then its relationship loaders): the
+    objects a reader has dropped can be collected, so a large result streams.
+    """
     blocks, width = found
     if any(b.joined is not None for b in blocks):
         return _resolve_joined(imap, blocks, width, result, refresh=refresh, after_load=after_load)
@@ -298,14 +305,63 @@ def _resolve(
         # scalars() yields as they are. Rows are pulled one by one, each freed at once:
         # fetching them all first is faster with the garbage collector off, and much
         # slower with it on (every row is one more object for it to walk)
-        objs = load_instances(imap, blocks[0], result, refresh=refresh)
-        if after_load is not None:
-            after_load(blocks[0].mapper, objs)
-        return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
-    rows = result.all()
+        block = blocks[0]
+        name = [block.mapper.class_.__name__]
+        if yield_per is not None:
+            batches = result.partitions(yield_per)
+            objects = (
+                obj
+                for rows in batches
+                for obj in _loaded(imap, block, rows, refresh=refresh, after_load=after_load)
+            )
+            return object_result(name, objects, bare_scalars=True)
+        objs = _loaded(imap, block, result, refresh=refresh, after_load=after_load)
+        return object_result(name, iter(objs), bare_scalars=True)
     keys = list(result.keys())
-    columns: list[list[Any]] = [list(r) for r in rows]
     out_keys: list[str] = []
+    pos = 0
+    while pos < width:
+        at = next((b for b in blocks if b.offset == pos), None)
+        out_keys.append(keys[pos] if at is None else at.mapper.class_.__name__)
+        pos += 1 if at is None else at.width
+    if yield_per is not None:
+        out: Iterator[tuple[Any, ...]] = (
+            row
+            for rows in result.partitions(yield_per)
+            for row in _with_objects(imap, found, rows, refresh=refresh, after_load=after_load)
+        )
+        return object_result(out_keys, out)
+    rows = result.all()
+    return object_result(
+        out_keys, iter(_with_objects(imap, found, rows, refresh=refresh, after_load=after_load))
+    )
+
+
+def _loaded(
+    imap: IdentityMap,
+    block: EntityColumns,
+    rows: Iterable[Sequence[Any]],
+    *,
+    refresh: bool,
+    after_load: AfterLoad | None,
+) -> list[Any]:
+    objs = load_instances(imap, block, rows, refresh=refresh)
+    if after_load is not None:
+        after_load(block.mapper, objs)
+    return objs
+
+
+def _with_objects(
+    imap: IdentityMap,
+    found: Layout,
+    rows: Sequence[Sequence[Any]],
+    *,
+    refresh: bool,
+    after_load: AfterLoad | None,
+) -> list[tuple[Any, ...]]:
+    """Rows whose entity blocks are replaced by the objects they load, each one column."""
+    blocks, width = found
+    columns: list[list[Any]] = [list(r) for r in rows]
     replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
         b.offset: (b, load_instances(imap, b, rows, refresh=refresh)) for b in blocks
     }
@@ -319,19 +375,16 @@ def _resolve(
         hit = replaced.get(pos)
         if hit is None:
             picks.append((pos, None))
-            out_keys.append(keys[pos])
             pos += 1
         else:
             block, objs = hit
             picks.append((pos, len(block_objs)))
             block_objs.append(objs)
-            out_keys.append(block.mapper.class_.__name__)
             pos += block.width
-    out_rows = [
+    return [
         tuple(columns[i][p] if e is None else block_objs[e][i] for p, e in picks)
         for i in range(len(rows))
     ]
-    return object_result(out_keys, iter(out_rows))
 
 
 AfterLoad = Callable[[Mapper[Any], list[Any]], None]
@@ -436,8 +489,25 @@ def execute(
     if found is None:
         return result
     return _resolve(
-        imap, found, result, refresh=isinstance(statement, Update), after_load=after_load
+        imap,
+        found,
+        result,
+        refresh=isinstance(statement, Update),
+        after_load=after_load,
+        yield_per=yield_per_of(statement, execution_options),
     )
+
+
+def yield_per_of(statement: Executable, execution_options: ExecutionOptions) -> int | None:
+    """The ``yield_per`` execution option of a run (the call's over the statement's).
+
+    Core then reads rows through a server-side cursor, that many at a time, and the
+    entities of the result are loaded as it is read (see ``_resolve``).
+    """
+    value = (execution_options or {}).get("yield_per")
+    if value is None:
+        value = statement.get_execution_options().get("yield_per")
+    return None if value is None else int(value)
 
 
 #: DML statement class -> the dialect flag that says whether it can have RETURNING

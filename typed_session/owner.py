@@ -9,7 +9,8 @@ those protocol calls into the session's work, and transaction events into its ho
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, assert_never, final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never, final
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
@@ -24,9 +25,13 @@ if TYPE_CHECKING:
     from typed_session.mapping.relationships import Relationship
     from typed_session.session import Session
 
-__all__ = ["SessionOwner"]
+__all__ = ["IOGuard", "SessionOwner"]
 
 _FLUSH_LIMIT = 100
+
+IOGuard: TypeAlias = Callable[[InstanceState[Any], str, bool], Exception | None]
+"""Asked before an implicit load (state, attribute, whether a relationship): the error to
+raise if the load may send no SQL now, else ``None``."""
 
 
 @final
@@ -39,12 +44,15 @@ class SessionOwner:
     strongly, so that a transaction the user kept can still roll back and restore them.
     """
 
-    __slots__ = ("__weakref__", "_session", "objects")
+    __slots__ = ("__weakref__", "_session", "io_guard", "objects")
 
     def __init__(self, session: Session) -> None:
         self._session = weakref.ref(session)
         #: set by the session once its objects exist (they need this owner first)
         self.objects: lifecycle.SessionObjects
+        #: consulted before an implicit load (an attribute read, not a session method):
+        #: the AsyncSession's refuses one outside a greenlet, naming the attribute
+        self.io_guard: IOGuard | None = None
 
     @property
     def session(self) -> Session | None:
@@ -65,9 +73,14 @@ class SessionOwner:
         """See ``TransactionOwner.expire_on_commit``."""
         return self._live().expire_on_commit
 
-    def load_expired(self, state: InstanceState[Any], /) -> None:
+    def load_expired(self, state: InstanceState[Any], key: str | None = None, /) -> None:
         """Autoflush, then load the state's expired attributes (``StateOwner``)."""
         session = self._live()
+        guard = self.io_guard
+        if guard is not None and key is not None:
+            refused = guard(state, key, False)  # noqa: FBT003  # a positional protocol call
+            if refused is not None:
+                raise refused
         loading.require_identity(state)  # before an autoflush: no SQL for a pending object
         session._autoflush()
         loading.load_expired(state, session.connection(state.mapper.class_))
@@ -75,6 +88,17 @@ class SessionOwner:
     def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
         """Autoflush, then lazy-load a relationship of the state's object (``StateOwner``)."""
         session = self._live()
+        guard = self.io_guard
+        refused = None if guard is None else guard(state, relationship.key, True)  # noqa: FBT003
+        if refused is not None:
+            # no SQL now: a many-to-one already in the identity map is all that can load
+            if state.expired:
+                raise refused
+
+            def no_connection(mapper: Mapper[Any]) -> Connection:
+                raise refused
+
+            return loaders.lazy_load(state, relationship, no_connection)
         if state.expired:
             self.load_expired(state)  # the keys the load is made by
         session._autoflush()

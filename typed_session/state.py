@@ -80,8 +80,11 @@ class StateOwner(Protocol):
         """Begin the session's transaction if it has none: an object was changed."""
         ...
 
-    def load_expired(self, state: InstanceState[Any], /) -> None:
+    def load_expired(self, state: InstanceState[Any], key: str | None = None, /) -> None:
         """Load the state's expired attributes into its object.
+
+        ``key`` names the attribute whose read asked for the load (``None`` when the
+        session itself loads, as a flush does): an owner may refuse an implicit load.
 
         Raises:
             ObjectDeletedError: if the row is gone.

@@ -573,9 +573,15 @@ def _begin_driver_transaction(connection: Connection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return
-    driver = connection.connection.driver_connection
+    pooled = connection.connection
+    driver = pooled.driver_connection  # sqlite3's, or aiosqlite's (the same property)
     if driver is not None and not getattr(driver, "in_transaction", True):
-        driver.execute("BEGIN")
+        # through the DBAPI cursor, which awaits aiosqlite's driver where it must
+        cursor = pooled.cursor()
+        try:
+            cursor.execute("BEGIN")
+        finally:
+            cursor.close()
 
 
 def _warn_options_too_late() -> None:

@@ -49,12 +49,28 @@ PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple",
 #: the session itself, and what is built on it: the package's exports, the object helpers,
 #: the session factory
 MODULES_ABOVE_THE_SESSION = frozenset(
-    {"session.py", "owner.py", "__init__.py", "objects.py", "factory.py"}
+    {
+        "session.py",
+        "owner.py",
+        "__init__.py",
+        "objects.py",
+        "factory.py",
+        "asyncio.py",
+        "async_session.py",
+        "async_factory.py",
+    }
 )
 #: modules that may not name the session even for annotations (they talk to protocols)
 NEVER_NAME_THE_SESSION = frozenset({"transaction.py", "state.py", "instrumentation.py"})
 #: Core modules that are internal even though their names are not underscored
-PRIVATE_CORE_MODULES = frozenset({"sqlalchemy.engine.result", "sqlalchemy.sql.util"})
+PRIVATE_CORE_MODULES = frozenset(
+    {
+        "sqlalchemy.engine.result",
+        "sqlalchemy.sql.util",
+        "sqlalchemy.util",
+        "sqlalchemy.util.concurrency",
+    }
+)
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -335,6 +351,8 @@ def test_rule_2_lets_the_transaction_send_only_its_begin() -> None:
         "def f(R, m):\n    return R(m, [], _source_supports_scalars=True)\n",
         "from sqlalchemy.engine.result import SimpleResultMetaData\n",
         "from sqlalchemy.util._collections import immutabledict\n",
+        "from sqlalchemy.util.concurrency import greenlet_spawn\n",
+        "from sqlalchemy.util import concurrency\n",
         "from sqlalchemy.sql.elements import _anonymous_label\n",
     ],
 )

@@ -6,6 +6,7 @@ upgrade that changes it fails here, naming the wrapper, rather than somewhere in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,14 +27,17 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import MissingGreenlet, MultipleResultsFound, NoResultFound
 
 from typed_session import IdentityMap, Mapped, Registry, column, entity, inspect_entity
 from typed_session._core import (
     StatementOption,
     annotate,
     annotations_of,
+    await_,
+    greenlet_spawn,
     has_limit,
+    in_greenlet,
     object_result,
     raw_columns,
     returning_columns,
@@ -518,3 +522,41 @@ def test_a_statement_option_clones_as_its_own_class() -> None:
 )
 def test_has_limit(statement: Select[Any], expected: bool) -> None:
     assert has_limit(statement) is expected
+
+
+# -- 9. sqlalchemy.util.concurrency: greenlet_spawn / await_ / in_greenlet -------------------
+
+
+def test_greenlet_spawn_runs_sync_code_that_awaits_and_returns_its_value() -> None:
+    async def double(n: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * n
+
+    def sync_code(n: int, *, plus: int) -> tuple[bool, int]:
+        return in_greenlet(), await_(double(n)) + plus
+
+    assert asyncio.run(greenlet_spawn(sync_code, 4, plus=1)) == (True, 9)
+
+
+def test_greenlet_spawn_raises_what_the_sync_code_raises() -> None:
+    async def fail() -> None:
+        raise KeyError("from the awaitable")
+
+    def sync_code() -> None:
+        await_(fail())
+
+    with pytest.raises(KeyError, match="from the awaitable"):
+        asyncio.run(greenlet_spawn(sync_code))
+
+
+def test_outside_a_greenlet_in_greenlet_is_false_and_await_raises_missing_greenlet() -> None:
+    async def nothing() -> None:
+        return None
+
+    async def outside() -> bool:
+        return in_greenlet()
+
+    assert not in_greenlet()
+    assert asyncio.run(outside()) is False
+    with pytest.raises(MissingGreenlet):
+        await_(nothing())

@@ -55,7 +55,7 @@ class FakeOwner:
     def autobegin(self) -> None:
         self.begun = True
 
-    def load_expired(self, state: InstanceState[Any], /) -> None:
+    def load_expired(self, state: InstanceState[Any], attribute: str | None = None, /) -> None:
         self.loads.append(state)
         obj = state.obj()
         assert obj is not None
