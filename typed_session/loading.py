@@ -20,7 +20,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
-from typed_session._typing import Identity
+from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 from typed_session.lifecycle import mark_loaded
 from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
@@ -165,6 +165,7 @@ def load_instances(
     rows: Iterable[Sequence[Any]],
     *,
     refresh: bool = False,
+    token: IdentityToken = None,
 ) -> list[Any]:
     """Turn rows into objects of one entity through the identity map (``None`` for NULL keys).
 
@@ -175,12 +176,13 @@ def load_instances(
         refresh: the rows are newer than what objects already in the map hold (an
             UPDATE's RETURNING): their values replace those the objects have not changed
             themselves. Otherwise only expired attributes are filled.
+        token: the identity token of the shard the rows come from.
     """
     mapper = block.mapper
     cls = mapper.class_
     new = object.__new__
     keys = mapper.load_keys
-    table = imap.table_for(mapper)
+    table = imap.table_for(mapper, token)
     lookup = table.get
     make_ref = weakref.ref
     make_state = InstanceState
@@ -215,7 +217,7 @@ def load_instances(
             d.update(zip(keys, [row[offset + p] for p in block.positions]))  # noqa: B905
         # born persistent: the one state record made with its lifecycle fields filled in,
         # positionally (identity, token, map), because this line runs once per row
-        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, None, imap)
+        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, token, imap)
         append(obj)
         added += 1
     imap.note_added(added)
@@ -254,7 +256,12 @@ def wrap_result(imap: IdentityMap, statement: object, result: CursorResult[Any])
 
 
 def _resolve(
-    imap: IdentityMap, found: Layout, result: CursorResult[Any], *, refresh: bool
+    imap: IdentityMap,
+    found: Layout,
+    result: CursorResult[Any],
+    *,
+    refresh: bool,
+    token: IdentityToken = None,
 ) -> Result[Any]:
     """A result whose entity blocks are replaced by objects (see ``load_instances``)."""
     blocks, width = found
@@ -263,14 +270,14 @@ def _resolve(
         # scalars() yields as they are. Rows are pulled one by one, each freed at once:
         # fetching them all first is faster with the garbage collector off, and much
         # slower with it on (every row is one more object for it to walk)
-        objs = load_instances(imap, blocks[0], result, refresh=refresh)
+        objs = load_instances(imap, blocks[0], result, refresh=refresh, token=token)
         return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
     rows = result.all()
     keys = list(result.keys())
     columns: list[list[Any]] = [list(r) for r in rows]
     out_keys: list[str] = []
     replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
-        b.offset: (b, load_instances(imap, b, rows, refresh=refresh)) for b in blocks
+        b.offset: (b, load_instances(imap, b, rows, refresh=refresh, token=token)) for b in blocks
     }
     pos = 0
     picks: list[tuple[int, int | None]] = []  # (row position, entity index)
@@ -300,8 +307,12 @@ def execute(
     statement: Executable,
     params: Params = None,
     execution_options: ExecutionOptions = None,
+    token: IdentityToken = None,
 ) -> Result[Any]:
     """Run a statement; the entities it returns come back through the identity map.
+
+    ``token`` is the identity token of the shard ``connection`` reaches: the objects
+    loaded are indexed under it.
 
     Raises:
         InvalidRequestError: before any SQL, if its entities cannot be lined up with
@@ -312,7 +323,7 @@ def execute(
     result = connection.execute(statement, params, execution_options=execution_options)
     if found is None:
         return result
-    return _resolve(imap, found, result, refresh=isinstance(statement, Update))
+    return _resolve(imap, found, result, refresh=isinstance(statement, Update), token=token)
 
 
 #: DML statement class -> the dialect flag that says whether it can have RETURNING
@@ -366,12 +377,16 @@ def get_by_identity(
     mapper: Mapper[_O],
     identity: Identity,
     for_update: ForUpdate = None,
+    token: IdentityToken = None,
 ) -> _O | None:
-    """Load the object with this identity from the database, through the identity map."""
+    """Load the object with this identity from the database, through the identity map.
+
+    ``token`` is the identity token of the shard ``connection`` reaches.
+    """
     row = _row_by_identity(connection, mapper, identity, for_update)
     if row is None:
         return None
-    objs: list[_O] = load_instances(imap, whole_row(mapper), (row,))
+    objs: list[_O] = load_instances(imap, whole_row(mapper), (row,), token=token)
     return objs[0]
 
 

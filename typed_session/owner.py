@@ -68,7 +68,8 @@ class SessionOwner:
         session = self._live()
         loading.require_identity(state)  # before an autoflush: no SQL for a pending object
         session._autoflush()
-        loading.load_expired(state, session.connection(state.mapper.class_))
+        bind = session._bind_for(state.mapper, state.identity_token)
+        loading.load_expired(state, session.connection(bind=bind))
 
     def flush_before_commit(self) -> None:
         """Flush until clean; at most 100 rounds, as the seed guards."""

@@ -36,6 +36,7 @@ from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
 from typed_session import lifecycle, loading, prepare
+from typed_session._typing import IdentityToken
 from typed_session.binds import BindMap, BindResolver
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
@@ -363,7 +364,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
     def _records(self) -> lifecycle.TransactionRecords:
         return self._autobegin().records
 
-    def _bind_for(self, mapper: Mapper[Any]) -> Engine | Connection:
+    def _bind_for(self, mapper: Mapper[Any], token: IdentityToken = None, /) -> Engine | Connection:
         return self.get_bind(mapper.class_)
 
     # -- the objects ------------------------------------------------------------------------
@@ -479,6 +480,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         *,
         populate_existing: bool = False,
         with_for_update: ForUpdate = None,
+        identity_token: IdentityToken = None,
     ) -> _O | None:
         """The object of ``entity`` with primary key ``ident``: from the identity map, else SQL.
 
@@ -486,6 +488,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         of attribute names to values. With ``populate_existing`` or ``with_for_update``
         the row is always selected (``FOR UPDATE`` where the backend has it) and an
         object already in the session takes its values, its unflushed changes dropped.
+        ``identity_token`` names the shard the row lives in (``ShardedSession``).
 
         Raises:
             UnmappedClassError: if ``entity`` is not an entity class.
@@ -496,10 +499,13 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             mapper = _MAPPERS[entity] = mapper_of(entity)
         if not mapper.single_pk or type(ident) in _COMPOSITE_IDENT_TYPES:
             ident = mapper.normalize_identity(ident)
-        table = self._default_tables.get(mapper)
-        state = None if table is None else table.get(ident)
         if populate_existing or with_for_update:
-            return self._get_fresh(mapper, ident, state, with_for_update)
+            return self._get_fresh(mapper, ident, with_for_update, identity_token)
+        if identity_token is None:
+            table = self._default_tables.get(mapper)
+        else:
+            table = self._identity_map.table_for(mapper, identity_token)
+        state = None if table is None else table.get(ident)
         if state is not None:
             obj: _O | None = state.obj()
             if obj is not None:
@@ -508,19 +514,20 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                     return obj  # the hot path: loaded, in the identity map
                 if not lifecycle.fully_expired(state):
                     return obj  # only some attributes expired: no SQL
-                found = self._get_from_database(mapper, ident)
+                found = self._get_from_database(mapper, ident, None, identity_token)
                 if found is None:  # a fully expired object whose row is gone
                     lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
                 return found
-        return self._get_from_database(mapper, ident)
+        return self._get_from_database(mapper, ident, None, identity_token)
 
     def _get_fresh(
-        self, mapper: Mapper[_O], ident: Hashable, state: InstanceState[_O] | None, lock: ForUpdate
+        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate, token: IdentityToken
     ) -> _O | None:
+        state = self._identity_map.lookup(mapper, ident, token)
         obj = None if state is None else state.obj()
         if state is not None and obj is not None:
             lifecycle.expire(state, obj.__dict__)  # its values come from the row now
-        found = self._get_from_database(mapper, ident, lock)
+        found = self._get_from_database(mapper, ident, lock, token)
         if found is None and state is not None and obj is not None:
             lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
         return found
@@ -538,11 +545,11 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         return loading.execute(conn, self._identity_map, statement, params, execution_options)
 
     def _get_from_database(
-        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate = None
+        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate, token: IdentityToken
     ) -> _O | None:
         self._autoflush()
-        conn = self.connection(mapper.class_)
-        return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock)
+        conn = self.connection(bind=self._bind_for(mapper, token))
+        return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock, token)
 
     def get_one(self, entity: type[_O], ident: object, /) -> _O:
         """Like ``get``, but raise instead of returning ``None``.
@@ -615,7 +622,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         try:
             loading.require_identity(state)
             self._autoflush()  # the others' changes
-            connection = self.connection(state.mapper.class_)
+            connection = self.connection(bind=self._bind_for(state.mapper, state.identity_token))
             loading.load_expired(state, connection, with_for_update)
         except ObjectDeletedError as gone:
             raise ObjectDeletedError(
