@@ -18,8 +18,8 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 
-from typed_session._core import tables_of
-from typed_session.mapping.mapper import MAPPER_ATTR, Mapper
+from typed_session._core import annotations_of, tables_of
+from typed_session.mapping.mapper import ENTITY_ANNOTATION, MAPPER_ATTR, Mapper
 
 __all__ = ["Bind", "BindKey", "BindMap", "BindResolver"]
 
@@ -124,7 +124,9 @@ class BindMap:
     def resolve(self, entity: type[Any] | None, clause: object | None) -> Bind | None:
         """The bind for an entity and/or statement, in the seed's order.
 
-        1. The entity's class, then each class of its MRO.
+        1. The entity's class, then each class of its MRO; without an entity, the class
+           (and MRO) of each entity the statement uses (``select(User)``, as SQLAlchemy
+           finds the statement's mapper).
         2. The entity's table, or else each table the statement uses: its FROMs and
            joins, and the target table of an INSERT, UPDATE or DELETE.
         3. Nothing: ``None`` (the session then uses its own bind).
@@ -139,5 +141,12 @@ class BindMap:
             if clause is None and mapper is not None:
                 return self.for_tables([mapper.table])
         if clause is not None:
-            return self.for_tables(tables_of(clause))
+            tables = tables_of(clause)
+            if entity is None and self.classes:
+                for table in tables:
+                    found = annotations_of(table).get(ENTITY_ANNOTATION)
+                    bind = None if found is None else self.for_class(found.class_)
+                    if bind is not None:
+                        return bind
+            return self.for_tables(tables)
         return None

@@ -316,7 +316,7 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         """The bind the statements of an entity class and/or a statement run on.
 
         1. The ``bind_resolver`` given to the session, if it names one.
-        2. The bind map: the entity's class, then each class of its MRO.
+        2. The bind map: the entity's class (else each the statement uses), then its MRO.
         3. The bind map: the entity's table, else each table the statement uses (FROMs,
            joins, the target of INSERT, UPDATE or DELETE).
         4. The session's own bind.

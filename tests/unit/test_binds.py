@@ -85,6 +85,14 @@ def test_step_2_the_class_then_its_mro() -> None:
     assert session.get_bind(Order) is A
 
 
+def test_step_2_a_statement_finds_the_bind_of_the_entity_it_uses_through_its_mro() -> None:
+    session = Session(A, binds={Audited: B, inspect_entity(User).table: C})
+    assert session.get_bind(clause=select(User)) is B  # the class first, as SQLAlchemy
+    assert session.get_bind(clause=update(User).values(id=2)) is B
+    assert session.get_bind(clause=select(Order)) is A
+    assert Session(binds={Audited: B}).get_bind(clause=select(User).where(User.id == 1)) is B
+
+
 def test_step_3_the_entitys_table_then_the_statements_tables() -> None:
     users = inspect_entity(User).table
     session = Session(A, binds={users: B, audit: C})
