@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
+    func,
     insert,
     select,
     update,
@@ -91,6 +92,11 @@ def test_step_2_a_statement_finds_the_bind_of_the_entity_it_uses_through_its_mro
     assert session.get_bind(clause=update(User).values(id=2)) is B
     assert session.get_bind(clause=select(Order)) is A
     assert Session(binds={Audited: B}).get_bind(clause=select(User).where(User.id == 1)) is B
+    # an entity inside a subquery (Query.count()) or a join is found by walking the statement
+    counted = select(func.count()).select_from(select(User).subquery())
+    assert session.get_bind(clause=counted) is B
+    joined = select(audit.c.id).join(User, audit.c.id == User.id)
+    assert session.get_bind(clause=joined) is B
 
 
 def test_step_3_the_entitys_table_then_the_statements_tables() -> None:
