@@ -37,6 +37,7 @@ from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
 from typed_session.query import Query as Query
+from typed_session.replicas import ReplicaSession as ReplicaSession
 from typed_session.session import Session as Session
 from typed_session.session import close_all_sessions as close_all_sessions
 from typed_session.sharding import IdentityChooser as IdentityChooser
@@ -69,6 +70,7 @@ __all__ = [
     "Query",
     "QueryChooser",
     "Registry",
+    "ReplicaSession",
     "Session",
     "SessionClass",
     "SessionConfig",

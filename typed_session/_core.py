@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
 Core's public API covers almost all the package needs. The things it does not offer
-publicly (seven), and each is used here and nowhere else, with a contract test
+publicly (eight), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -16,7 +16,9 @@ breaks in one place and says which:
 6. ``IteratorResult(..., _source_supports_scalars=True)`` lets ``scalars()`` yield those
    objects as they are, without wrapping each in a one-element row;
 7. ``sqlalchemy.sql.util.find_tables`` (an internal module) lists the tables a statement
-   uses, for bind resolution.
+   uses, for bind resolution;
+8. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
+   which a read replica cannot do.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.sql.util import find_tables
 __all__ = [
     "annotate",
     "annotations_of",
+    "locks_rows",
     "object_result",
     "raw_columns",
     "returning_columns",
@@ -87,3 +90,8 @@ def tables_of(clause: object) -> list[Any]:
     if not isinstance(clause, ClauseElement):
         return []
     return list(find_tables(clause, include_crud=True, include_joins=True))
+
+
+def locks_rows(statement: object) -> bool:
+    """Whether a SELECT asks for row locks (``with_for_update()``)."""
+    return isinstance(statement, Select) and statement._for_update_arg is not None

@@ -34,7 +34,7 @@ from sqlalchemy.sql import Executable
 
 from typed_session import lifecycle, loading
 from typed_session._typing import IdentityToken
-from typed_session.config import SessionOptions
+from typed_session.config import SessionOptions, refuse_bind_options
 from typed_session.exc import describe
 from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
@@ -103,13 +103,12 @@ class ShardedSession(Session[Engine | Connection]):
         query_chooser: QueryChooser | None = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        for name in ("binds", "bind_resolver"):
-            if options.get(name) is not None:
-                raise ArgumentError(
-                    f"ShardedSession() takes no {name}=: each row's bind is the shard its "
-                    "identity token names. Use a plain Session with binds= for entities "
-                    "that are not sharded"
-                )
+        refuse_bind_options(
+            "ShardedSession",
+            options,
+            "each row's bind is the shard its identity token names. Use a plain Session "
+            "with binds= for entities that are not sharded",
+        )
         if not shards:
             raise ArgumentError("ShardedSession() needs at least one shard: shards={token: engine}")
         for token, bind in shards.items():

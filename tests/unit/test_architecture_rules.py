@@ -47,9 +47,17 @@ DELEGATING_RECEIVERS = frozenset({"self", "session", "loading", "persistence"})
 #: Core names that start with an underscore but are documented public API (``Row``'s)
 PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t"})
 #: the session itself, and what is built on it: the package's exports, the object helpers,
-#: the session factory, the sharded session (a subclass)
+#: the session factory, the sharded and the replica sessions (subclasses)
 MODULES_ABOVE_THE_SESSION = frozenset(
-    {"session.py", "owner.py", "__init__.py", "objects.py", "factory.py", "sharding.py"}
+    {
+        "session.py",
+        "owner.py",
+        "__init__.py",
+        "objects.py",
+        "factory.py",
+        "sharding.py",
+        "replicas.py",
+    }
 )
 #: modules that may not name the session even for annotations (they talk to protocols)
 NEVER_NAME_THE_SESSION = frozenset({"transaction.py", "state.py", "instrumentation.py"})

@@ -461,3 +461,16 @@ def test_tables_of_names_froms_joins_and_dml_targets() -> None:
     assert set(tables_of(update(a).where(a.c.id == select(b.c.id).scalar_subquery()))) == {a, b}
     assert set(tables_of(delete(b))) == {b}
     assert tables_of("not a clause") == []
+
+
+# -- locks_rows (GenerativeSelect._for_update_arg) -----------------------------------------
+
+
+def test_locks_rows_tells_a_select_for_update_apart() -> None:
+    from typed_session._core import locks_rows
+
+    assert locks_rows(select(things).with_for_update())
+    assert locks_rows(select(things).with_for_update(read=True, nowait=True))
+    assert not locks_rows(select(things))
+    assert not locks_rows(things.update())
+    assert not locks_rows("SELECT 1 FOR UPDATE")
