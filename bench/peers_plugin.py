@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from typed_session import Mapped, Registry, Session, column, entity
+from typed_session import Mapped, Registry, Session, column, entity, relationship
 
 __all__ = [
     "CHILD",
@@ -79,13 +79,17 @@ class Customer:
 class Parent:
     id: Mapped[int] = column(init=False)
     name: Mapped[str]
+    children: Mapped[list[Child]] = relationship(
+        default_factory=list, back_populates=lambda: Child.parent
+    )
 
 
 @entity(reg, table=CHILD)
 class Child:
     id: Mapped[int] = column(init=False)
-    parent_id: Mapped[int]
+    parent_id: Mapped[int] = column(init=False)
     name: Mapped[str]
+    parent: Mapped[Parent | None] = relationship(default=None, back_populates="children")
 
 
 def customer_values(i: int) -> tuple[str, str]:
@@ -104,14 +108,11 @@ def child_values(p: int, j: int) -> str:
 class TypedSessionImpl:
     """typed_session with ``Session(engine)`` defaults (autoflush, expire_on_commit=True).
 
-    Every workload mirrors ``OrmImpl`` of peers.py call for call, except ``parent_child``:
-    typed_session has no relationships yet, so there is no ``Parent.children`` to append
-    to and no automatic foreign-key propagation. It is done honestly by hand, in ONE
-    transaction: construct the parents, ``add_all``, ``flush()`` (the flush fetches their
-    generated ids), construct the children with ``parent_id=parent.id``, ``add_all``,
-    ``commit()``. The ORM's relationship bookkeeping (collections, backrefs, dependency
-    sort) is therefore not paid here; the two ``parent_child`` numbers are not strictly
-    like for like, the comparison with ``core_ret`` is.
+    Every workload mirrors ``OrmImpl`` of peers.py call for call, ``parent_child``
+    included: parents constructed with ``children=[Child(...), ...]`` through the
+    ``Parent.children`` / ``Child.parent`` relationship (``back_populates``), ``add_all``
+    of the parents (the save-update cascade adds the children), one ``commit()`` whose
+    flush copies each parent's generated key into its children.
     """
 
     name = "typed_session"
@@ -177,17 +178,16 @@ class TypedSessionImpl:
 
     def parent_child(self, n: int) -> None:
         session = self._fresh()
-        parents = [Parent(name=parent_values(p)) for p in range(n // CHILDREN_PER_PARENT)]
-        session.add_all(parents)
-        session.flush()
-        children = [
-            Child(parent_id=parent.id, name=child_values(p, j))
-            for p, parent in enumerate(parents)
-            for j in range(CHILDREN_PER_PARENT)
+        parents = [
+            Parent(
+                name=parent_values(p),
+                children=[Child(name=child_values(p, j)) for j in range(CHILDREN_PER_PARENT)],
+            )
+            for p in range(n // CHILDREN_PER_PARENT)
         ]
-        session.add_all(children)
+        session.add_all(parents)
         session.commit()
-        self._held = children
+        self._held = parents
 
     def scalar(self, sql: str) -> object:
         with self.engine.connect() as conn:

@@ -45,6 +45,13 @@ def _probe(url: str) -> str | None:
     return None
 
 
+def enforce_sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
+    """Turn on SQLite's foreign-key enforcement for a new DBAPI connection."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]  # a DBAPI connection
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 @pytest.fixture(scope="session", params=BACKENDS, ids=list(BACKENDS))
 def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The database URL of one backend; servers that cannot be reached are skipped.
@@ -74,8 +81,14 @@ def reachable_server_url(name: str) -> str:
 
 @pytest.fixture
 def engine(backend_url: str) -> Iterator[Engine]:
-    """A fresh engine for ``backend_url``, disposed after the test."""
+    """A fresh engine for ``backend_url``, disposed after the test.
+
+    SQLite enforces foreign keys here, as the servers do (``PRAGMA foreign_keys=ON`` on
+    every connection), so that a flush in the wrong order fails on every backend.
+    """
     eng = create_engine(backend_url)
+    if eng.dialect.name == "sqlite":
+        event.listen(eng, "connect", enforce_sqlite_foreign_keys)
     try:
         yield eng
     finally:

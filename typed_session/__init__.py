@@ -25,14 +25,19 @@ from typed_session.factory import sessionmaker as sessionmaker
 from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
 from typed_session.keys import identity_key as identity_key
+from typed_session.loaders import LoaderOption as LoaderOption
+from typed_session.loaders import raiseload as raiseload
+from typed_session.loaders import selectinload as selectinload
 from typed_session.mapping.fields import Mapped as Mapped
 from typed_session.mapping.fields import column as column
+from typed_session.mapping.fields import relationship as relationship
 from typed_session.mapping.mapper import ColumnAttribute as ColumnAttribute
 from typed_session.mapping.mapper import Mapper as Mapper
 from typed_session.mapping.mapper import inspect_entity as inspect_entity
 from typed_session.mapping.registry import Registry as Registry
 from typed_session.mapping.registry import entity as entity
 from typed_session.mapping.registry import mixin as mixin
+from typed_session.mapping.relationships import Relationship as Relationship
 from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
@@ -62,6 +67,7 @@ __all__ = [
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
+    "LoaderOption",
     "Mapped",
     "Mapper",
     "ObjectDeletedError",
@@ -70,6 +76,7 @@ __all__ = [
     "Query",
     "QueryChooser",
     "Registry",
+    "Relationship",
     "ReplicaSession",
     "Session",
     "SessionClass",
@@ -96,6 +103,9 @@ __all__ = [
     "make_transient_to_detached",
     "mixin",
     "object_session",
+    "raiseload",
+    "relationship",
+    "selectinload",
     "session_events",
     "sessionmaker",
 ]

@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
 Core's public API covers almost all the package needs. The things it does not offer
-publicly (eight), and each is used here and nowhere else, with a contract test
+publicly (nine), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -17,28 +17,34 @@ breaks in one place and says which:
    objects as they are, without wrapping each in a one-element row;
 7. ``sqlalchemy.sql.util.find_tables`` (an internal module) lists the tables a statement
    uses, for bind resolution;
-8. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
+8. ``Executable._with_options`` holds the options given to ``.options(...)`` (the
+   relationship loader options are read back from it), and ``ExecutableOption``, the
+   base class those options must have, leaves its ``_clone`` unannotated (typed here).
+9. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
    which a read replica cannot do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import FromClause, Select, UpdateBase
 from sqlalchemy.engine import IteratorResult, Result
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.base import ExecutableOption
 from sqlalchemy.sql.util import find_tables
 
 __all__ = [
+    "StatementOption",
     "annotate",
     "annotations_of",
     "locks_rows",
     "object_result",
     "raw_columns",
     "returning_columns",
+    "statement_options",
     "tables_of",
 ]
 
@@ -90,6 +96,24 @@ def tables_of(clause: object) -> list[Any]:
     if not isinstance(clause, ClauseElement):
         return []
     return list(find_tables(clause, include_crud=True, include_joins=True))
+
+
+def statement_options(statement: object) -> Sequence[Any]:
+    """The options a statement was given with ``.options(...)`` (empty for anything else)."""
+    options: Sequence[Any] | None = getattr(statement, "_with_options", None)
+    return options or ()
+
+
+class StatementOption(ExecutableOption):
+    """A base for options of ``.options(...)`` that Core carries and ignores (loader options).
+
+    Subclasses keep a ``__dict__`` (no ``__slots__``): Core copies options through it.
+    """
+
+    def _clone(self, **kw: Any) -> Self:
+        """A shallow copy (Core's, with the signature it lacks)."""
+        clone: Self = super()._clone(**kw)  # type: ignore[no-untyped-call]  # Core's lacks types
+        return clone
 
 
 def locks_rows(statement: object) -> bool:

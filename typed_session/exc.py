@@ -112,10 +112,21 @@ class StaleDataError(sa_exc.SQLAlchemyError):
 class DetachedInstanceError(sa_exc.InvalidRequestError):
     """An attribute needs loading, but the object belongs to no session that could load it."""
 
-    def __init__(self, instance: object, attribute: str) -> None:
+    def __init__(self, instance: object, attribute: str, *, relationship: bool = False) -> None:
         self.instance = instance
         self.attribute = attribute
         cls = type(instance).__name__
+        if relationship:
+            super().__init__(
+                f"Parent instance {describe(instance)} is not bound to a Session; lazy load "
+                f"operation of attribute '{attribute}' cannot proceed: {cls}.{attribute} "
+                "is not loaded and the object is detached from any Session. Ways out: load "
+                f"it with the query (select({cls}).options(selectinload({cls}.{attribute}))), "
+                "read it before the session closes, create the session with "
+                "expire_on_commit=False, or attach the object to a live session with "
+                "session.add(obj)"
+            )
+            return
         super().__init__(
             f"Instance {describe(instance)} is not bound to a Session; attribute refresh "
             f"operation cannot proceed: {cls}.{attribute} is not loaded and the object is "

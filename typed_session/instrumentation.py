@@ -19,18 +19,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 from sqlalchemy import Column
+from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._typing import MISSING
-from typed_session.exc import DetachedInstanceError, UnsetAttributeError
+from typed_session.exc import DetachedInstanceError, UnsetAttributeError, describe
 from typed_session.lifecycle import record_change, unexpire
 from typed_session.mapping.fields import Mapped
+from typed_session.related import empty_collection, replace_collection, set_scalar
 from typed_session.state import STATE_ATTR
 
 if TYPE_CHECKING:
-    from typed_session.mapping.mapper import ColumnAttribute, Mapper
+    from sqlalchemy import FromClause
+
+    from typed_session.mapping.mapper import ColumnAttribute, Mapper, RelationshipField
+    from typed_session.mapping.relationships import Relationship
     from typed_session.state import InstanceState
 
-__all__ = ["MappedAttribute", "install"]
+__all__ = ["MappedAttribute", "RelationshipAttribute", "install"]
 
 _T = TypeVar("_T")
 
@@ -92,8 +97,92 @@ class MappedAttribute(Generic[_T]):
         return f"<mapped attribute {self.column}>"
 
 
+@final
+class RelationshipAttribute:
+    """The class attribute behind a ``relationship()`` at run time (a non-data descriptor).
+
+    A loaded value (the related object, or the tracked collection) sits in the instance
+    ``__dict__`` and is read without running this code; the descriptor runs only for a
+    value not loaded yet: an empty collection or ``None`` for a new object, a lazy load
+    through the owner for a persistent one. On the class it stands for the relationship
+    in ``selectinload(Parent.children)`` and ``select(Parent).join(Parent.children)``.
+    """
+
+    __slots__ = ("field", "key", "mapper")
+
+    def __init__(self, field: RelationshipField, mapper: Mapper[Any]) -> None:
+        self.field: RelationshipField = field
+        self.key: str = field.key
+        self.mapper: Mapper[Any] = mapper
+
+    @property
+    def relationship(self) -> Relationship:
+        """The configured relationship (configuring the registry on first use)."""
+        return self.mapper.relationships[self.key]
+
+    def __clause_element__(self) -> FromClause:
+        """The related entity, as a join target (the foreign keys give the ON clause)."""
+        return self.relationship.target.entity_clause
+
+    @overload
+    def __get__(self, instance: None, owner: type[object]) -> RelationshipAttribute: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[object]) -> object: ...
+
+    def __get__(self, instance: object | None, owner: type[object]) -> object:
+        if instance is None:
+            return self
+        rel = self.relationship
+        d = instance.__dict__
+        state: InstanceState[Any] | None = d.get(STATE_ATTR)
+        if state is None or state.identity is None:  # transient or pending: nothing yet
+            if rel.collection_class is None:
+                return None
+            collection = d[self.key] = empty_collection(rel, instance)
+            return collection
+        if state.no_lazy and self.key in state.no_lazy:
+            raise _lazy_refused(rel, instance, "a raiseload() option")
+        if rel.lazy == "raise":
+            raise _lazy_refused(rel, instance, 'lazy="raise"')
+        if rel.lazy == "noload":  # never loaded: what a new object would hold
+            if rel.collection_class is None:
+                return None
+            collection = d[self.key] = empty_collection(rel, instance)
+            return collection
+        owner_ = state.owner
+        if owner_ is None:
+            raise DetachedInstanceError(instance, self.key, relationship=True)
+        return owner_.load_related(state, rel)
+
+    def set(self, instance: object, value: object) -> None:
+        """Assign the attribute: mirror, record and cascade (see ``related``)."""
+        rel = self.relationship
+        if rel.collection_class is None:
+            set_scalar(rel, instance, value)
+        else:
+            if not isinstance(value, list | set | tuple):
+                raise TypeError(
+                    f"{rel} is a collection: assign a {rel.collection_class.__name__} of "
+                    f"{rel.target.class_.__name__} objects, not {type(value).__name__}"
+                )
+            replace_collection(rel, instance, value)
+
+    def __repr__(self) -> str:
+        return f"<relationship attribute {self.mapper.class_.__name__}.{self.key}>"
+
+
+def _lazy_refused(rel: Relationship, instance: object, why: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"'{rel}' is not available due to {why}: {describe(instance)} would load it "
+        f"with SQL on attribute access. Load it with the query instead: "
+        f"select({rel.parent.class_.__name__}).options(selectinload("
+        f"{rel.parent.class_.__name__}.{rel.key})), or session.refresh(obj, [{rel.key!r}])"
+    )
+
+
 def _make_setattr(
-    keys: frozenset[str], pk_keys: frozenset[str]
+    keys: frozenset[str], pk_keys: frozenset[str], related: dict[str, RelationshipAttribute]
 ) -> Callable[[object, str, object], None]:
     """A ``__setattr__`` that records history for mapped keys and stays out of the way else."""
     set_plain = object.__setattr__
@@ -113,6 +202,8 @@ def _make_setattr(
                 if state.expired:
                     unexpire(state, key)
             d[key] = value
+        elif key in related:
+            related[key].set(self, value)
         else:
             set_plain(self, key, value)
 
@@ -146,9 +237,18 @@ def _make_delattr(keys: frozenset[str], cls_name: str) -> Callable[[object, str]
 
 
 def _make_init(
-    cls: type[Any], attributes: list[ColumnAttribute], *, post_init: bool
+    cls: type[Any],
+    attributes: list[ColumnAttribute | RelationshipField],
+    related: dict[str, RelationshipAttribute],
+    *,
+    post_init: bool,
 ) -> Callable[..., None]:
-    """Generate ``__init__`` source the way dataclasses does, writing ``__dict__`` directly."""
+    """Generate ``__init__`` source the way dataclasses does, writing ``__dict__`` directly.
+
+    A relationship given to the constructor is assigned through its attribute, so that
+    the other side and the history follow; one left out stays unset (it is then empty,
+    or loaded once the object has a row), as in SQLAlchemy.
+    """
     namespace: dict[str, object] = {"_MISSING": MISSING}
     positional: list[str] = []
     keyword: list[str] = []
@@ -158,6 +258,16 @@ def _make_init(
         key = attr.key
         has_default = attr.default is not MISSING
         has_factory = attr.default_factory is not None
+        if key in related:
+            if not attr.init:
+                continue
+            namespace[f"_set_{key}"] = related[key].set
+            param = f"{key}=_MISSING" if has_default or has_factory else key
+            (keyword if attr.kw_only else positional).append(param)
+            if not attr.kw_only:
+                seen_default = seen_default or has_default or has_factory
+            body.append(f"    if {key} is not _MISSING:\n        _set_{key}(self, {key})")
+            continue
         if has_default:
             namespace[f"_dflt_{key}"] = attr.default
         if has_factory:
@@ -210,7 +320,7 @@ def _make_repr(keys: tuple[str, ...]) -> Callable[[object], str]:
 
 
 def _dataclass_fields(
-    cls: type[Any], fields: list[ColumnAttribute]
+    cls: type[Any], fields: list[ColumnAttribute | RelationshipField]
 ) -> tuple[dict[str, dataclasses.Field[Any]], tuple[str, ...]]:
     """The ``__dataclass_fields__`` and ``__match_args__`` a dataclass of these fields has.
 
@@ -237,7 +347,11 @@ def _dataclass_fields(
 
 
 def install(
-    cls: type[_T], mapper: Mapper[_T], fields: list[ColumnAttribute], *, init: bool
+    cls: type[_T],
+    mapper: Mapper[_T],
+    fields: list[ColumnAttribute | RelationshipField],
+    *,
+    init: bool,
 ) -> None:
     """Instrument an entity class in place: descriptors, hooks, generated methods.
 
@@ -255,13 +369,16 @@ def install(
     keys = mapper.column_key_set
     for attr in attributes:
         setattr(cls, attr.key, MappedAttribute[Any](attr))
+    related = {f.key: RelationshipAttribute(f, mapper) for f in mapper.relationship_fields}
+    for key, descriptor in related.items():
+        setattr(cls, key, descriptor)
     # setattr() rather than assignment: mypy rightly refuses assigning methods of a
     # class it knows; here replacing them is the point
-    setattr(cls, "__setattr__", _make_setattr(keys, frozenset(mapper.pk_keys)))  # noqa: B010
-    setattr(cls, "__delattr__", _make_delattr(keys, cls.__name__))  # noqa: B010
+    setattr(cls, "__setattr__", _make_setattr(keys, frozenset(mapper.pk_keys), related))  # noqa: B010
+    setattr(cls, "__delattr__", _make_delattr(keys | frozenset(related), cls.__name__))  # noqa: B010
     if init and "__init__" not in cls.__dict__:
         post_init = hasattr(cls, "__post_init__")
-        setattr(cls, "__init__", _make_init(cls, fields, post_init=post_init))  # noqa: B010
+        setattr(cls, "__init__", _make_init(cls, fields, related, post_init=post_init))  # noqa: B010
     dataclass_fields, match_args = _dataclass_fields(cls, fields)
     setattr(cls, "__dataclass_fields__", dataclass_fields)  # noqa: B010
     if "__match_args__" not in cls.__dict__:

@@ -31,10 +31,11 @@ from sqlalchemy.exc import InvalidRequestError, SAWarning
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.events import Hook, SessionEvents, session_events
 from typed_session.exc import describe
-from typed_session.state import STATE_ATTR, InstanceState
+from typed_session.state import STATE_ATTR, InstanceState, RelatedChange
 
 if TYPE_CHECKING:
     from typed_session.identity import IdentityMap
+    from typed_session.mapping.relationships import Relationship
     from typed_session.persistence import FlushOutcome
 
 __all__ = [
@@ -49,10 +50,14 @@ __all__ = [
     "expire_all",
     "mark_clean",
     "mark_loaded",
+    "mark_loaded_keys",
     "record_change",
+    "record_related",
+    "refuse_lazy",
     "release_into",
     "remove_snapshot",
     "restore_snapshot",
+    "set_has_parent",
     "to_deleted",
     "to_detached_from_transient",
     "to_pending",
@@ -177,20 +182,55 @@ def record_change(state: _State, obj: object, d: dict[str, Any], key: str) -> No
     if key not in committed:
         committed[key] = d.get(key, MISSING)
     if not state.modified:
-        state.modified = True
-        imap = state.identity_map
-        if imap is not None and not state.deleted:  # a flushed DELETE: no row to update
-            state.strong = obj
-            imap.modified[state] = None
-            if not imap.transaction_begun:  # a change begins the transaction (2.x)
-                owner = imap.owner
-                if owner is not None:
-                    owner.autobegin()
+        _mark_modified(state, obj)
+
+
+def record_related(state: _State, obj: object, key: str) -> RelatedChange:
+    """The change record of relationship ``key``; the object is marked modified.
+
+    The caller records what joined or left the relationship in the returned record.
+    """
+    related = state.related
+    if related is None:
+        related = state.related = {}
+    change = related.get(key)
+    if change is None:
+        change = related[key] = RelatedChange()
+    if not state.modified:
+        _mark_modified(state, obj)
+    return change
+
+
+def set_has_parent(state: _State, relationship: Relationship, *, has_parent: bool) -> None:
+    """Record whether the object has a parent through a one-to-many relationship now."""
+    parents = state.parents
+    if parents is None:
+        parents = state.parents = {}
+    parents[relationship] = has_parent
+
+
+def refuse_lazy(state: _State, keys: frozenset[str]) -> None:
+    """Lazy loads of these relationships of the object raise (a ``raiseload()`` option)."""
+    state.no_lazy = keys if state.no_lazy is None else state.no_lazy | keys
+
+
+def _mark_modified(state: _State, obj: object) -> None:
+    """The object has changes to flush: hold it strongly and begin the transaction."""
+    state.modified = True
+    imap = state.identity_map
+    if imap is not None and not state.deleted:  # a flushed DELETE: no row to update
+        state.strong = obj
+        imap.modified[state] = None
+        if not imap.transaction_begun:  # a change begins the transaction (2.x)
+            owner = imap.owner
+            if owner is not None:
+                owner.autobegin()
 
 
 def mark_clean(state: _State) -> None:
     """Forget the change history: what the object holds is now what the row holds."""
     state.committed = None
+    state.related = None
     state.strong = None
     if state.modified:
         state.modified = False
@@ -220,11 +260,22 @@ def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) 
         else:
             for key in mapper.column_keys:
                 d.pop(key, None)
+            for key in mapper.relationship_keys:  # relationships load again on access
+                d.pop(key, None)
         # the mapper's own frozenset, shared: expire_on_commit allocates nothing per
         # object, and its identity marks a whole-object expiry (get() reloads those)
         state.expired = mapper.column_key_set
         return
     keys = tuple(keys)
+    relationship_keys = state.mapper.relationship_keys
+    if relationship_keys and not relationship_keys.isdisjoint(keys):
+        for key in relationship_keys.intersection(keys):
+            d.pop(key, None)  # loaded again on access; not a column to reload
+            if state.related:
+                state.related.pop(key, None)
+        keys = tuple(k for k in keys if k not in relationship_keys)
+        if not keys:
+            return
     committed = state.committed
     if committed:
         for key in keys:
@@ -276,6 +327,13 @@ def unexpire(state: _State, key: str) -> None:
         if rest and fully_expired(state):
             rest = WholeExpiry(rest)
         state.expired = rest or None
+
+
+def mark_loaded_keys(state: _State, keys: frozenset[str]) -> None:
+    """These attributes were given their row's values (a merge without load)."""
+    expired = state.expired
+    if expired:
+        state.expired = expired - keys or None
 
 
 def mark_loaded(state: _State) -> None:
@@ -466,7 +524,7 @@ def after_flush(
         table[ident] = state
         if stale is not None and stale is not state and stale.obj() is not None:
             _displaced(objects, stale, state)
-        if state.committed is not None:
+        if state.committed is not None or state.related is not None:
             mark_clean(state)
     imap.note_added(len(inserted))
     records.inserted.update(dict.fromkeys(inserted))

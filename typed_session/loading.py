@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, final
 
@@ -261,6 +261,7 @@ def _resolve(
     result: CursorResult[Any],
     *,
     refresh: bool,
+    after_load: AfterLoad | None = None,
     token: IdentityToken = None,
 ) -> Result[Any]:
     """A result whose entity blocks are replaced by objects (see ``load_instances``)."""
@@ -271,6 +272,8 @@ def _resolve(
         # fetching them all first is faster with the garbage collector off, and much
         # slower with it on (every row is one more object for it to walk)
         objs = load_instances(imap, blocks[0], result, refresh=refresh, token=token)
+        if after_load is not None:
+            after_load(blocks[0].mapper, objs)
         return object_result([blocks[0].mapper.class_.__name__], iter(objs), bare_scalars=True)
     rows = result.all()
     keys = list(result.keys())
@@ -279,6 +282,9 @@ def _resolve(
     replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
         b.offset: (b, load_instances(imap, b, rows, refresh=refresh, token=token)) for b in blocks
     }
+    if after_load is not None:
+        for block, objs in replaced.values():
+            after_load(block.mapper, objs)
     pos = 0
     picks: list[tuple[int, int | None]] = []  # (row position, entity index)
     block_objs: list[list[Any]] = []
@@ -301,12 +307,18 @@ def _resolve(
     return object_result(out_keys, iter(out_rows))
 
 
+AfterLoad = Callable[[Mapper[Any], list[Any]], None]
+"""Called with each entity's objects once a result is loaded (relationship loading)."""
+
+
 def execute(
     connection: Connection,
     imap: IdentityMap,
     statement: Executable,
     params: Params = None,
     execution_options: ExecutionOptions = None,
+    *,
+    after_load: AfterLoad | None = None,
     token: IdentityToken = None,
 ) -> Result[Any]:
     """Run a statement; the entities it returns come back through the identity map.
@@ -323,7 +335,14 @@ def execute(
     result = connection.execute(statement, params, execution_options=execution_options)
     if found is None:
         return result
-    return _resolve(imap, found, result, refresh=isinstance(statement, Update), token=token)
+    return _resolve(
+        imap,
+        found,
+        result,
+        refresh=isinstance(statement, Update),
+        after_load=after_load,
+        token=token,
+    )
 
 
 #: DML statement class -> the dialect flag that says whether it can have RETURNING

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, assert_never, final
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
 
-from typed_session import lifecycle, loading
+from typed_session import lifecycle, loaders, loading
 from typed_session.exc import FlushError
 from typed_session.state import InstanceState
 from typed_session.transaction import SessionTransaction, TransactionEvent
 
 if TYPE_CHECKING:
+    from typed_session.mapping.mapper import Mapper
+    from typed_session.mapping.relationships import Relationship
     from typed_session.session import Session
 
 __all__ = ["SessionOwner"]
@@ -70,6 +72,28 @@ class SessionOwner:
         session._autoflush()
         bind = session._bind_for(state.mapper, state.identity_token)
         loading.load_expired(state, session.connection(bind=bind))
+
+    def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
+        """Autoflush, then lazy-load a relationship of the state's object (``StateOwner``)."""
+        session = self._live()
+        if state.expired:
+            self.load_expired(state)  # the keys the load is made by
+        session._autoflush()
+
+        def connection_for(mapper: Mapper[Any]) -> Connection:
+            return session.connection(mapper.class_)
+
+        return loaders.lazy_load(state, relationship, connection_for)
+
+    def cascade_add(self, obj: object, /) -> None:
+        """Add an object a ``save-update`` cascade reached (``StateOwner``)."""
+        self._live().add(obj)
+
+    def discard_pending(self, obj: object, /) -> None:
+        """Expunge a pending orphan (``StateOwner``)."""
+        session = self._live()
+        if obj in session.new:
+            session.expunge(obj)
 
     def flush_before_commit(self) -> None:
         """Flush until clean; at most 100 rounds, as the seed guards."""

@@ -27,7 +27,16 @@ from sqlalchemy.exc import SAWarning
 
 from typed_session._typing import Identity
 from typed_session.exc import FlushError, StaleDataError, describe
-from typed_session.unitofwork import DeleteRows, InsertRow, InsertRows, UpdateRows
+from typed_session.unitofwork import (
+    AssociationClear,
+    AssociationRows,
+    DeleteRows,
+    InsertRow,
+    InsertRows,
+    PostUpdateRows,
+    SyncKeys,
+    UpdateRows,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -88,17 +97,76 @@ def execute_plan(plan: FlushPlan, connection_for: Callable[[Bind], Connection]) 
     """
     outcome = FlushOutcome()
     for step in plan.steps:
-        conn = connection_for(step.bind)
         match step:
             case InsertRows():
-                _insert(conn, step, outcome)
+                _insert(connection_for(step.bind), step, outcome)
             case UpdateRows():
-                _update(conn, step, outcome)
+                _update(connection_for(step.bind), step, outcome)
             case DeleteRows():
-                _delete(conn, step, outcome)
+                _delete(connection_for(step.bind), step, outcome)
+            case SyncKeys():
+                _sync_keys(step)
+            case PostUpdateRows():
+                _post_update(connection_for(step.bind), step)
+            case AssociationRows():
+                _association_rows(connection_for(step.bind), step)
+            case AssociationClear():
+                where = [step.table.c[col] == step.values[attr] for attr, col in step.pairs]
+                connection_for(step.bind).execute(delete(step.table).where(*where))
             case _:
                 assert_never(step)
     return outcome
+
+
+def _sync_keys(step: SyncKeys) -> None:
+    """Copy parents' just-generated keys into their children (and their pending UPDATEs)."""
+    for sync, changes in step.syncs:
+        parent, child = sync.parent_values, sync.child_values
+        for parent_key, child_key in sync.pairs:
+            value = parent[parent_key]
+            child[child_key] = value
+            if changes is not None:
+                changes[child_key] = value
+
+
+def _post_update(conn: Connection, step: PostUpdateRows) -> None:
+    """Set the foreign keys of ``post_update`` relationships once every row exists."""
+    mapper = step.mapper
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for sync in step.syncs:
+        parent, child = sync.parent_values, sync.child_values
+        ident = mapper.identity_of(child)
+        assert ident is not None
+        params = mapper.pk_params(ident)
+        for parent_key, child_key in sync.pairs:
+            child[child_key] = parent[parent_key]
+            params["v_" + child_key] = child[child_key]
+        groups.setdefault(tuple(c for _p, c in sync.pairs), []).append(params)
+    for keys, params_list in groups.items():
+        stmt = (
+            update(mapper.table)
+            .where(*mapper.pk_where)
+            .values({mapper.columns[k].column: bindparam(f"v_{k}") for k in keys})
+        )
+        conn.execute(stmt, params_list)
+
+
+def _association_rows(conn: Connection, step: AssociationRows) -> None:
+    """Insert or delete rows of an association table (values read now: keys exist)."""
+    params = [row.params() for row in step.rows]
+    table = step.table
+    if not step.delete:
+        conn.execute(insert(table), params)
+        return
+    keys = list(params[0])
+    stmt = delete(table).where(*(table.c[k] == bindparam(f"a_{k}") for k in keys))
+    result = conn.execute(stmt, [{f"a_{k}": p[k] for k in keys} for p in params])
+    if not _rowcount_matches(conn, len(params), result.rowcount):
+        raise StaleDataError(
+            f"DELETE statement on table {table.name!r} expected to delete {len(params)} "
+            f"row(s); {result.rowcount} were matched. Association rows were changed "
+            "outside this session: roll back, then reload the objects"
+        )
 
 
 def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:

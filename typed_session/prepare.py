@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from typed_session import lifecycle
+from typed_session.dependency import Dependencies
 from typed_session.exc import FlushError, ObjectDeletedError
 from typed_session.state import InstanceState, instance_state
 from typed_session.unitofwork import BindFor, FlushPlan, plan_flush
@@ -33,6 +34,8 @@ def load_expired_keys(objects: lifecycle.SessionObjects, load: Load) -> None:
         expired = state.expired
         if expired and not expired.isdisjoint(state.mapper.pk_keys):
             load(state)
+        elif expired and state in objects.deleted and state.mapper.relationship_keys:
+            load(state)  # its foreign keys order the deletes of a self-referential table
 
 
 def plan_with_rows_checked(
@@ -40,6 +43,7 @@ def plan_with_rows_checked(
     bind_for: BindFor,
     load: Load,
     records: Callable[[], lifecycle.TransactionRecords],
+    dependencies: Dependencies | None = None,
 ) -> FlushPlan:
     """Plan the flush; a key conflict with a fully expired object checks its row first.
 
@@ -54,6 +58,7 @@ def plan_with_rows_checked(
                 list(objects.deleted.items()),
                 identity_map=objects.identity_map,
                 bind_for=bind_for,
+                dependencies=dependencies,
             )
         except FlushError as conflict:
             existing = conflict.existing

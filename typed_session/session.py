@@ -35,7 +35,7 @@ from sqlalchemy.sql import Executable
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
-from typed_session import lifecycle, loading, prepare
+from typed_session import cascade, dependency, lifecycle, loaders, loading, prepare
 from typed_session._typing import IdentityToken
 from typed_session.binds import BindMap, BindResolver
 from typed_session.config import SessionConfig, SessionOptions, validate_options
@@ -44,9 +44,11 @@ from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, 
 from typed_session.identity import IdentityMap
 from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
+from typed_session.merge import merge_into
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
 from typed_session.query import Query
+from typed_session.refreshing import RefreshMethods
 from typed_session.state import STATE_ATTR, InstanceState, instance_state
 from typed_session.statements import StatementMethods
 from typed_session.transaction import SessionTransaction, TransactionState, TransactionViews
@@ -79,7 +81,7 @@ _AUTOFLUSH_DETAIL = (
 )
 
 
-class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
+class Session(StatementMethods, RefreshMethods, TransactionViews, ObjectViews, Generic[BindT]):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
     Args:
@@ -119,6 +121,8 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         self._events: SessionEvents | None = None
         #: set while a flush sends its statements: add() and delete() then warn
         self._executing = False
+        #: set while add() follows the save-update cascade (one walk, not one per object)
+        self._cascading = False
         #: the identity map's mapper -> {key: state} tables for the default identity token
         self._default_tables = imap.default_tables
         self._new = objects.new
@@ -401,6 +405,8 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 if self._transaction is None:
                     self._autobegin()  # a change begins the transaction; a refusal does not
                 lifecycle.to_pending(self._objects, state, instance)
+                if state.mapper.relationship_keys:
+                    self._cascade_add(instance)
             return
         if mine and not state.deleted:
             self._deleted.pop(state, None)  # the seed's add() takes back a pending delete
@@ -415,6 +421,28 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         if self._transaction is None:
             self._autobegin()
         lifecycle.attach_detached(self._objects, state, instance)
+        if state.mapper.relationship_keys:
+            self._cascade_add(instance)
+
+    def _cascade_add(self, instance: object) -> None:
+        """``save-update``: the objects related to one just added join the session too.
+
+        One walk of the graph adds them all; it does not go past objects that were in
+        the session already (the seed's ``halt_on``).
+        """
+        if self._cascading:
+            return  # the walk in progress reaches what this object reaches
+        imap = self._identity_map
+
+        def in_session(obj: object) -> bool:
+            return instance_state(obj).identity_map is imap
+
+        self._cascading = True
+        try:
+            for related in cascade.cascade_iterator(instance, "save_update", halt=in_session):
+                self.add(related)
+        finally:
+            self._cascading = False
 
     def add_all(self, instances: Iterable[object]) -> None:
         """Add each object (see ``add``); a failure leaves the earlier ones added."""
@@ -449,6 +477,57 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         if state.identity_map is not self._identity_map:
             lifecycle.attach_detached(self._objects, state, instance)
         self._deleted[state] = instance
+        if state.mapper.relationship_keys:
+            load = self._owner.load_related
+            for related in cascade.cascade_iterator(instance, "delete", load=load):
+                rstate = instance_state(related)
+                if rstate.identity is not None and not rstate.deleted:
+                    self.delete(related)
+
+    def merge(self, instance: _O, *, load: bool = True) -> _O:
+        """Copy an object's state into this session's object of the same identity.
+
+        That object is found in the identity map, else loaded (``load=True``), else made
+        new; the given object is not attached. Relationships cascading ``merge`` are
+        merged too. Returns the session's object, of the given object's type.
+
+        Raises:
+            InvalidRequestError: with ``load=False``, for a transient or modified object.
+        """
+        if self._transaction is None:
+            self._autobegin()
+        return merge_into(
+            instance,
+            identity_map=self._identity_map,
+            get=self._merge_get,
+            add=self.add,
+            load=load,
+        )
+
+    def _merge_get(self, mapper: Mapper[Any], ident: Any) -> object | None:
+        return self.get(mapper.class_, ident)
+
+    def merge_all(self, instances: Iterable[_O], *, load: bool = True) -> list[_O]:
+        """``merge`` each object (shared objects merged once); the session's copies, in order."""
+        memo: dict[int, object] = {}
+        if self._transaction is None:
+            self._autobegin()
+        return [
+            merge_into(
+                obj,
+                identity_map=self._identity_map,
+                get=self._merge_get,
+                add=self.add,
+                load=load,
+                memo=memo,
+            )
+            for obj in instances
+        ]
+
+    def delete_all(self, instances: Iterable[object]) -> None:
+        """``delete`` each object."""
+        for obj in instances:
+            self.delete(obj)
 
     def expunge(self, instance: object) -> None:
         """Remove an object from the session; a pending one becomes transient again.
@@ -463,6 +542,10 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 f"{describe(instance)} is not in this session, so it cannot be expunged",
             )
         lifecycle.detach(self._objects, state)
+        if state.mapper.relationship_keys:
+            for related in cascade.cascade_iterator(instance, "expunge"):
+                if instance_state(related).identity_map is self._identity_map:
+                    lifecycle.detach(self._objects, instance_state(related))
 
     def expunge_all(self) -> None:
         """Remove every object from the session."""
@@ -542,13 +625,26 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
         """Autoflush, then run the statement in the transaction (``StatementMethods``)."""
         self._autoflush()
         conn = self.connection(clause=statement)
-        return loading.execute(conn, self._identity_map, statement, params, execution_options)
+        options = loaders.eager_options(statement)
+
+        def eager(mapper: Mapper[Any], objs: list[Any]) -> None:
+            if options or mapper.relationship_keys:
+                loaders.eager_load(mapper, objs, options, self._connection_for_mapper)
+
+        return loading.execute(
+            conn, self._identity_map, statement, params, execution_options, after_load=eager
+        )
+
+    def _connection_for_mapper(
+        self, mapper: Mapper[Any], token: IdentityToken = None
+    ) -> Connection:
+        return self.connection(bind=self._bind_for(mapper, token))
 
     def _get_from_database(
         self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate, token: IdentityToken
     ) -> _O | None:
         self._autoflush()
-        conn = self.connection(bind=self._bind_for(mapper, token))
+        conn = self._connection_for_mapper(mapper, token)
         return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock, token)
 
     def get_one(self, entity: type[_O], ident: object, /) -> _O:
@@ -564,84 +660,6 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
                 f"primary key {ident!r}. Use get() to receive None instead"
             )
         return obj
-
-    def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
-        """Discard loaded values of an object so that the next read reloads them.
-
-        Raises:
-            ObjectStateError: if the object is not persistent in this session.
-            AttributeError: if a name is not a mapped attribute.
-        """
-        state = self._persistent_state(instance, "expire")
-        keys = None
-        if attribute_names is not None:
-            keys = list(attribute_names)
-            unknown = [k for k in keys if k not in state.mapper.columns]
-            if unknown:
-                raise AttributeError(
-                    f"{type(instance).__name__} has no mapped attribute(s) {unknown}; its "
-                    f"mapped attributes are {list(state.mapper.column_keys)}"
-                )
-        lifecycle.expire(state, instance.__dict__, keys)
-
-    def is_modified(self, instance: object, include_collections: bool = True) -> bool:  # noqa: FBT001, FBT002
-        """Whether the object has changes a flush would write (a net change, not a write).
-
-        An attribute set back to its loaded value is no change; a pending object's set
-        attributes are. ``include_collections`` is the seed's (relationships come later).
-        """
-        state = instance_state(instance)
-        d = instance.__dict__
-        if state.identity is None:
-            return any(key in d for key in state.mapper.column_keys)
-        return bool(state.changes(d))
-
-    def expire_all(self) -> None:
-        """Expire every persistent object of the session."""
-        lifecycle.expire_all(self._objects)
-
-    def refresh(
-        self,
-        instance: object,
-        attribute_names: Iterable[str] | None = None,
-        with_for_update: ForUpdate = None,
-    ) -> None:
-        """Reload attributes of a persistent object (all, or those named) from the database.
-
-        Its own unflushed changes to them are discarded; other objects' are flushed
-        first. ``with_for_update`` (``True`` or ``with_for_update()``'s keywords) locks the
-        row where the backend has ``FOR UPDATE``.
-
-        Raises:
-            ObjectStateError: if the object is not persistent in this session.
-            AttributeError: if a name is not a mapped attribute.
-            ObjectDeletedError: if its row is gone ("Could not refresh instance").
-        """
-        state = self._persistent_state(instance, "refresh")
-        self.expire(instance, attribute_names)  # its own changes to them are discarded
-        try:
-            loading.require_identity(state)
-            self._autoflush()  # the others' changes
-            connection = self.connection(bind=self._bind_for(state.mapper, state.identity_token))
-            loading.load_expired(state, connection, with_for_update)
-        except ObjectDeletedError as gone:
-            raise ObjectDeletedError(
-                instance,
-                message=f"Could not refresh instance {describe(instance)}: its row is gone "
-                "(deleted, or its key changed, outside this session). Expunge it with "
-                "session.expunge(obj)",
-            ) from gone
-
-    def _persistent_state(self, instance: object, verb: str) -> InstanceState[Any]:
-        state = instance_state(instance)
-        if state.identity is None or state.deleted or state.identity_map is not self._identity_map:
-            raise ObjectStateError(
-                instance,
-                f"Instance {describe(instance)} is not persistent within this Session, so "
-                f"it cannot {verb} (it is {state.object_state.value}). Add it and flush "
-                "first; a deleted object has nothing to load",
-            )
-        return state
 
     # -- flushing ---------------------------------------------------------------------------
 
@@ -701,8 +719,9 @@ class Session(StatementMethods, TransactionViews, ObjectViews, Generic[BindT]):
             dispatch.before_flush(self)  # may still add, change or delete objects
         try:
             prepare.load_expired_keys(objects, self._owner.load_expired)
+            deps = dependency.resolve(objects, self._owner.load_related, self.delete)
             plan = prepare.plan_with_rows_checked(
-                objects, self._bind_for, self._owner.load_expired, self._records
+                objects, self._bind_for, self._owner.load_expired, self._records, deps
             )
         except (FlushError, ObjectDeletedError, UnboundExecutionError):
             raise  # refused before any write: the session stays usable

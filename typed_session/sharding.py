@@ -271,7 +271,7 @@ class ShardedSession(Session[Engine | Connection]):
                 statement,
                 params,
                 execution_options,
-                token,
+                token=token,
             )
             for token in tokens
         ]

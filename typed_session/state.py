@@ -26,8 +26,16 @@ from typed_session.mapping.mapper import MAPPER_ATTR, Mapper
 if TYPE_CHECKING:
     from typed_session.identity import IdentityMap
     from typed_session.lifecycle import SessionObjects
+    from typed_session.mapping.relationships import Relationship
 
-__all__ = ["STATE_ATTR", "InstanceState", "ObjectState", "StateOwner", "instance_state"]
+__all__ = [
+    "STATE_ATTR",
+    "InstanceState",
+    "ObjectState",
+    "RelatedChange",
+    "StateOwner",
+    "instance_state",
+]
 
 _O = TypeVar("_O")
 
@@ -80,6 +88,44 @@ class StateOwner(Protocol):
         """
         ...
 
+    def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
+        """Load a relationship of the state's object (a lazy load), store and return it."""
+        ...
+
+    def cascade_add(self, obj: object, /) -> None:
+        """Add an object reached through a ``save-update`` cascade (a related object)."""
+        ...
+
+    def discard_pending(self, obj: object, /) -> None:
+        """Expunge a pending object that became an orphan of a ``delete-orphan`` parent."""
+        ...
+
+
+@final
+class RelatedChange:
+    """What happened to one relationship of an object since its last flush.
+
+    A collection's appended and removed objects, or a scalar's new value (added) and
+    the value it replaced (removed). An object removed and added back cancels out.
+    Objects are held strongly until the flush: they must be written.
+    """
+
+    __slots__ = ("added", "removed")
+
+    def __init__(self) -> None:
+        self.added: dict[InstanceState[Any], object] = {}
+        self.removed: dict[InstanceState[Any], object] = {}
+
+    def add(self, state: InstanceState[Any], obj: object) -> None:
+        """Record an object joining the relationship."""
+        if self.removed.pop(state, None) is None:
+            self.added[state] = obj
+
+    def remove(self, state: InstanceState[Any], obj: object) -> None:
+        """Record an object leaving the relationship."""
+        if self.added.pop(state, None) is None:
+            self.removed[state] = obj
+
 
 @final
 @dataclass(slots=True, eq=False)
@@ -99,6 +145,10 @@ class InstanceState(Generic[_O]):
         deleted: whether the object's DELETE has been flushed in the open transaction.
         strong: the object itself while it is modified, so that the weak identity map
             cannot lose unflushed changes.
+        related: the changes to its relationships since the last flush, by key.
+        parents: for each one-to-many relationship the object was appended to or
+            removed from, whether it has a parent there now (orphans are found by it).
+        no_lazy: relationship keys a ``raiseload()`` option refused lazy loads of.
     """
 
     mapper: Mapper[_O]
@@ -111,6 +161,9 @@ class InstanceState(Generic[_O]):
     modified: bool = False
     deleted: bool = False
     strong: _O | None = None
+    related: dict[str, RelatedChange] | None = None
+    parents: dict[Relationship, bool] | None = None
+    no_lazy: frozenset[str] | None = None
 
     @property
     def owner(self) -> StateOwner | None:

@@ -29,11 +29,13 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
 from typed_session import IdentityMap, Mapped, Registry, column, entity, inspect_entity
 from typed_session._core import (
+    StatementOption,
     annotate,
     annotations_of,
     object_result,
     raw_columns,
     returning_columns,
+    statement_options,
 )
 from typed_session.loading import entity_columns, execute
 from typed_session.mapping.mapper import ENTITY_ANNOTATION
@@ -461,6 +463,42 @@ def test_tables_of_names_froms_joins_and_dml_targets() -> None:
     assert set(tables_of(update(a).where(a.c.id == select(b.c.id).scalar_subquery()))) == {a, b}
     assert set(tables_of(delete(b))) == {b}
     assert tables_of("not a clause") == []
+
+
+# -- 8. Executable._with_options / ExecutableOption ------------------------------------------
+
+
+class _Marker(StatementOption):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_statement_options_are_kept_in_order_through_generative_methods() -> None:
+    first, second = _Marker("a"), _Marker("b")
+    statement = select(things).options(first).where(things.c.id > 1).options(second)
+    assert list(statement_options(statement)) == [first, second]
+
+
+def test_statement_options_of_a_plain_statement_or_non_statement_are_empty() -> None:
+    assert list(statement_options(select(things))) == []
+    assert list(statement_options(object())) == []
+
+
+def test_a_statement_option_changes_neither_the_sql_nor_the_cache_key_per_option() -> None:
+    plain = select(things)
+    one, other = plain.options(_Marker("a")), plain.options(_Marker("b"))
+    assert str(one) == str(plain)
+    one_key, other_key = one._generate_cache_key(), other._generate_cache_key()
+    assert one_key is not None
+    assert other_key is not None
+    assert one_key.key == other_key.key  # one compiled form serves every option instance
+
+
+def test_a_statement_option_clones_as_its_own_class() -> None:
+    marker = _Marker("a")
+    clone = marker._clone()
+    assert type(clone) is _Marker
+    assert clone is not marker
 
 
 # -- locks_rows (GenerativeSelect._for_update_arg) -----------------------------------------

@@ -29,6 +29,7 @@ from typed_session import (
 from typed_session import lifecycle as lc
 from typed_session._typing import MISSING, Identity
 from typed_session.lifecycle import SessionObjects, Snapshot, TransactionRecords
+from typed_session.mapping.relationships import Relationship
 from typed_session.state import STATE_ATTR
 
 reg = Registry()
@@ -61,6 +62,15 @@ class FakeOwner:
         for key in state.expired or ():
             obj.__dict__[key] = "loaded"
         lc.mark_loaded(state)
+
+    def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
+        raise AssertionError("these entities have no relationships")
+
+    def cascade_add(self, obj: object, /) -> None:
+        raise AssertionError("these entities have no relationships")
+
+    def discard_pending(self, obj: object, /) -> None:
+        raise AssertionError("these entities have no relationships")
 
 
 #: the identity map holds its owner weakly (a session holds its owner): keep them alive

@@ -1,4 +1,4 @@
-"""The field specifiers an entity class body is written with: ``Mapped[T]`` and ``column()``.
+"""The field specifiers of an entity class body: ``Mapped[T]``, ``column()``, ``relationship()``.
 
 ``Mapped[T]`` exists for the type checkers: its ``__get__`` overloads say that
 ``User.name`` is a Core column expression and ``user.name`` is a ``str``, and its
@@ -9,11 +9,13 @@ decorator replaces every mapped class attribute with a faster, non-data descript
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, final, overload
 
-from sqlalchemy import ColumnElement, FetchedValue
+from sqlalchemy import ColumnElement, FetchedValue, Table
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
@@ -21,7 +23,18 @@ from typing_extensions import Unpack
 
 from typed_session._typing import MISSING
 
-__all__ = ["MISSING", "ColumnOptions", "ColumnSpec", "Mapped", "column"]
+__all__ = [
+    "MISSING",
+    "ColumnOptions",
+    "ColumnSpec",
+    "Lazy",
+    "Mapped",
+    "RelationshipOptions",
+    "RelationshipSpec",
+    "column",
+    "relationship",
+    "unwrap_optional",
+]
 
 _T = TypeVar("_T")
 
@@ -192,3 +205,137 @@ def _check_default(default: object, default_factory: Callable[[], object] | None
             f"column(default=<{kind}>) would share one mutable {kind} between every object; "
             f"write default_factory={kind} (or a lambda returning a new one) instead"
         )
+
+
+def unwrap_optional(tp: object) -> tuple[object, bool]:
+    """``X | None`` -> ``(X, True)``; anything else -> ``(tp, False)``."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        nullable = len(args) != len(typing.get_args(tp))
+        if len(args) == 1:
+            return args[0], nullable
+        return typing.Union[tuple(args)], nullable  # noqa: UP007 -- built from a runtime tuple
+    return tp, False
+
+
+Lazy = Literal["select", "raise", "selectin", "noload"]
+"""How a relationship loads when no loader option says otherwise (``lazy=``)."""
+
+OtherSide = str | Callable[[], object]
+"""The attribute on the other class: its name, or ``lambda: Child.parent``."""
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class RelationshipSpec(Mapped[Any]):
+    """What ``relationship()`` records until the registry configures the relationship."""
+
+    back_populates: OtherSide | None
+    uselist: bool | None
+    secondary: Table | None
+    foreign_keys: tuple[object, ...] | None
+    order_by: tuple[object, ...] | None
+    cascade: str
+    passive_deletes: bool
+    passive_updates: bool
+    post_update: bool
+    lazy: Lazy
+    default: object
+    default_factory: Callable[[], object] | None
+    init: bool
+    repr: bool
+    kw_only: bool | None
+
+
+class RelationshipOptions(TypedDict, total=False):
+    """The options of ``relationship()`` besides its default (see ``relationship``)."""
+
+    back_populates: OtherSide | None
+    uselist: bool | None
+    secondary: Table | None
+    foreign_keys: Sequence[object] | None
+    order_by: object | Sequence[object] | None
+    cascade: str
+    passive_deletes: bool
+    passive_updates: bool
+    post_update: bool
+    lazy: Lazy
+    init: bool
+    repr: bool
+    kw_only: bool | None
+
+
+# The same overloads as column(): the default is checked against the annotation.
+@overload
+def relationship(*, default: _T = ..., **options: Unpack[RelationshipOptions]) -> Mapped[_T]: ...
+
+
+@overload
+def relationship(
+    *, default_factory: Callable[[], _T], **options: Unpack[RelationshipOptions]
+) -> Mapped[_T]: ...
+
+
+def relationship(
+    *,
+    default: object = MISSING,
+    default_factory: Callable[[], object] | None = None,
+    **options: Unpack[RelationshipOptions],
+) -> Mapped[Any]:
+    """Declare a relationship attribute: ``Mapped[Parent | None]`` or ``Mapped[list[Child]]``.
+
+    The other class is read from the annotation, when the registry configures its
+    entities (on first use, so classes may refer to classes defined after them).
+
+    Args:
+        default: the constructor's default (``None`` for a many-to-one or one-to-one).
+        default_factory: the constructor's default for a collection (``list`` / ``set``).
+        **options: ``back_populates``: the attribute on the other class kept in sync
+            with this one, as a lambda returning it (``lambda: Child.parent``: a typo is
+            a type error) or its name. ``uselist``: ``False`` for a one-to-one whose
+            annotation is a scalar (inferred from the annotation when omitted).
+            ``secondary``: the association ``Table`` of a many-to-many. ``foreign_keys``:
+            the foreign-key columns to join by, when the tables have several.
+            ``order_by``: columns (of the other class) a collection is loaded in order of.
+            ``cascade`` (default ``"save-update, merge"``): the operations that follow
+            the relationship: ``save-update``, ``merge``, ``expunge``, ``delete``,
+            ``delete-orphan``, ``refresh-expire``, or ``all``. ``passive_deletes``: leave
+            the children of a deleted parent to the database's ``ON DELETE``.
+            ``passive_updates`` (default True): a changed parent key reaches the
+            children through ``ON UPDATE CASCADE``; False: the flush updates them.
+            ``post_update``: break a cycle of rows with a second UPDATE. ``lazy``
+            (default ``"select"``): ``"raise"`` refuses lazy loading, ``"selectin"``
+            loads eagerly with every query, ``"noload"`` never loads (empty / None).
+            ``init``, ``repr``, ``kw_only``: as for ``column()``.
+
+    Returns:
+        A placeholder the ``@entity`` decorator replaces, typed ``Mapped[T]``.
+
+    Raises:
+        ArgumentError: if both ``default`` and ``default_factory`` are given, or the
+            default is a shared mutable value.
+    """
+    if default is not MISSING:
+        _check_default(default, default_factory)
+    foreign_keys = options.get("foreign_keys")
+    order_by = options.get("order_by")
+    if order_by is not None and not isinstance(order_by, Sequence):
+        order_by = (order_by,)
+    return RelationshipSpec(
+        back_populates=options.get("back_populates"),
+        uselist=options.get("uselist"),
+        secondary=options.get("secondary"),
+        foreign_keys=None if foreign_keys is None else tuple(foreign_keys),
+        order_by=None if order_by is None else tuple(order_by),
+        cascade=options.get("cascade", "save-update, merge"),
+        passive_deletes=options.get("passive_deletes", False),
+        passive_updates=options.get("passive_updates", True),
+        post_update=options.get("post_update", False),
+        lazy=options.get("lazy", "select"),
+        default=default,
+        default_factory=default_factory,
+        init=options.get("init", True),
+        repr=options.get("repr", False),
+        kw_only=options.get("kw_only"),
+    )

@@ -19,9 +19,18 @@ from typed_session._typing import MISSING, Identity
 from typed_session.exc import UnmappedClassError, UnmappedInstanceError
 
 if TYPE_CHECKING:
+    from .fields import RelationshipSpec
     from .registry import Registry
+    from .relationships import Relationship
 
-__all__ = ["ColumnAttribute", "Mapper", "inspect_entity", "mapper_of", "mapper_of_instance"]
+__all__ = [
+    "ColumnAttribute",
+    "Mapper",
+    "RelationshipField",
+    "inspect_entity",
+    "mapper_of",
+    "mapper_of_instance",
+]
 
 _T = TypeVar("_T")
 
@@ -42,6 +51,9 @@ class ColumnAttribute:
     init: bool = True
     repr: bool = True
     kw_only: bool = True
+    #: what the class body assigned (its ``column()``), by which ``foreign_keys=`` of a
+    #: relationship in the same class body can name it
+    spec: object = None
 
     @property
     def nullable(self) -> bool:
@@ -57,6 +69,43 @@ class ColumnAttribute:
             or col.default is not None
             or (col.primary_key and col is col.table.autoincrement_column)
         )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RelationshipField:
+    """A ``relationship()`` attribute as declared, before the registry configures it."""
+
+    key: str
+    spec: RelationshipSpec
+    #: the class whose annotation declares it (its module resolves the annotation)
+    declared_on: type[Any]
+    kw_only: bool = True
+
+    @property
+    def default(self) -> object:
+        """The constructor's default (``None`` for a scalar, ``MISSING`` otherwise)."""
+        return self.spec.default
+
+    @property
+    def default_factory(self) -> Callable[[], object] | None:
+        """The constructor's default factory (``list`` / ``set``)."""
+        return self.spec.default_factory
+
+    @property
+    def init(self) -> bool:
+        """Whether the constructor takes it."""
+        return self.spec.init
+
+    @property
+    def repr(self) -> bool:
+        """Whether ``__repr__`` shows it."""
+        return self.spec.repr
+
+    @property
+    def python_type(self) -> object:
+        """What ``dataclasses.fields()`` reports as its type (read at configuration)."""
+        return Any
 
 
 @final
@@ -91,6 +140,9 @@ class Mapper(Generic[_T]):
         "pk_where",
         "primary_key",
         "registry",
+        "relationship_fields",
+        "relationship_keys",
+        "relationships_configured",
         "required_keys",
         "select_statement",
         "single_pk",
@@ -103,6 +155,7 @@ class Mapper(Generic[_T]):
         table: Table,
         columns: Mapping[str, ColumnAttribute],
         registry: Registry,
+        relationship_fields: tuple[RelationshipField, ...] = (),
     ) -> None:
         self.class_: type[_T] = class_
         self.table: Table = table
@@ -112,6 +165,12 @@ class Mapper(Generic[_T]):
         self.column_key_set: frozenset[str] = frozenset(self.column_keys)
         self.attributes: Mapping[str, ColumnAttribute] = self.columns
         self.attribute_keys: tuple[str, ...] = self.column_keys
+        self.relationship_fields: tuple[RelationshipField, ...] = relationship_fields
+        self.relationship_keys: frozenset[str] = frozenset(f.key for f in relationship_fields)
+        #: filled by ``Registry.configure`` (``relationships`` configures on first use)
+        self.relationships_configured: dict[str, Relationship] | None = (
+            None if relationship_fields else {}
+        )
         #: the length of an instance ``__dict__`` holding every column value and the state
         self.dict_size_when_loaded: int = len(self.column_keys) + 1
         #: columns an INSERT cannot do without: NOT NULL, and no default to fall back on
@@ -159,6 +218,16 @@ class Mapper(Generic[_T]):
 
     def __repr__(self) -> str:
         return f"Mapper({self.class_.__name__} -> {self.table.name})"
+
+    @property
+    def relationships(self) -> Mapping[str, Relationship]:
+        """The configured relationships, by attribute key (configuring the registry first)."""
+        configured = self.relationships_configured
+        if configured is None:
+            self.registry.configure()
+            configured = self.relationships_configured
+            assert configured is not None
+        return configured
 
     def pk_params(self, identity: Identity) -> dict[str, object]:
         """The bind parameters of ``pk_where`` for an internal identity value."""

@@ -11,7 +11,6 @@ import datetime
 import decimal
 import enum
 import inspect
-import types
 import typing
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,10 +26,20 @@ from typing_extensions import dataclass_transform
 
 from typed_session.instrumentation import MappedAttribute, install
 
-from .fields import MISSING, ColumnSpec, Mapped, column
-from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper
+from .fields import (
+    MISSING,
+    ColumnSpec,
+    Mapped,
+    RelationshipSpec,
+    column,
+    relationship,
+    unwrap_optional,
+)
+from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper, RelationshipField
+from .relationships import Relationship, shape_of
+from .relationships import build as build_relationship
 
-__all__ = ["MIXIN_ATTR", "Registry", "entity", "mixin"]
+__all__ = ["MIXIN_ATTR", "Registry", "any_relationships", "entity", "mixin"]
 
 _E = TypeVar("_E")
 
@@ -59,6 +68,16 @@ _DEFAULT_TYPES: dict[type, Callable[[], TypeEngine[Any]]] = {
 }
 
 
+#: non-empty once any entity with a relationship is mapped: until then, a flush skips
+#: reading relationships altogether
+_RELATIONSHIPS_MAPPED: list[bool] = []
+
+
+def any_relationships() -> bool:
+    """Whether any entity of any registry has a relationship attribute."""
+    return bool(_RELATIONSHIPS_MAPPED)
+
+
 @final
 class Registry:
     """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
@@ -75,6 +94,12 @@ class Registry:
     def __iter__(self) -> Iterator[Mapper[Any]]:
         return iter(self.mappers)
 
+    def __len__(self) -> int:
+        return len(self._mappers)
+
+    def __bool__(self) -> bool:
+        return True  # a registry is a registry, mapped classes or not
+
     def create_all(self, bind: Engine | Connection) -> None:
         """Create every table of the registry's ``MetaData`` that does not exist yet."""
         self.metadata.create_all(bind)
@@ -85,18 +110,57 @@ class Registry:
 
     def _register(self, mapper: Mapper[Any]) -> None:
         self._mappers[mapper.class_] = mapper
+        if mapper.relationship_fields:
+            _RELATIONSHIPS_MAPPED.append(True)
 
+    def class_names(self) -> dict[str, type[Any]]:
+        """The mapped classes by name: what a relationship's annotation may refer to."""
+        return {cls.__name__: cls for cls in self._mappers}
 
-def _unwrap_optional(tp: object) -> tuple[object, bool]:
-    """``X | None`` -> ``(X, True)``; anything else -> ``(tp, False)``."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        nullable = len(args) != len(typing.get_args(tp))
-        if len(args) == 1:
-            return args[0], nullable
-        return typing.Union[tuple(args)], nullable  # noqa: UP007 -- built from a runtime tuple
-    return tp, False
+    def configure(self) -> None:
+        """Configure every relationship not configured yet (the classes it names must exist).
+
+        Called on first use of a relationship; calling it after the last entity of a
+        module is defined reports a misspelled class or a missing foreign key early.
+
+        Raises:
+            ArgumentError: if a relationship cannot be configured; the registry is then
+                left as it was, and the error names the attribute.
+        """
+        waiting = [m for m in self._mappers.values() if m.relationships_configured is None]
+        if not waiting:
+            return
+        names = self.class_names()
+        built: dict[Mapper[Any], dict[str, Relationship]] = {}
+        for mapper in waiting:
+            built[mapper] = {}
+            for field in mapper.relationship_fields:
+                where = f"{mapper.class_.__name__}.{field.key}"
+                hint = _type_hints(field.declared_on, names, only=field.key)[field.key]
+                if typing.get_origin(hint) is not Mapped:
+                    raise _not_mapped(mapper.class_, field.key, hint, typing.get_origin(hint))
+                (inner,) = typing.get_args(hint)
+                shape = shape_of(inner, where)
+                target = self._mappers.get(shape.target)
+                if target is None:
+                    raise ArgumentError(
+                        f"{where} relates to {shape.target.__name__}, which is not an entity "
+                        "of this registry; decorate it with @entity(registry) (the same "
+                        "registry)"
+                    )
+                built[mapper][field.key] = build_relationship(
+                    field.key, mapper, target, shape, field.spec
+                )
+        for mapper, relationships in built.items():
+            mapper.relationships_configured = relationships
+        try:
+            for relationships in built.values():
+                for rel in relationships.values():
+                    rel.link_back_populates()
+        except ArgumentError:
+            for mapper in built:
+                mapper.relationships_configured = None
+            raise
 
 
 def _core_type(cls: type[Any], key: str, python_type: object) -> TypeEngine[Any]:
@@ -113,17 +177,21 @@ def _core_type(cls: type[Any], key: str, python_type: object) -> TypeEngine[Any]
     )
 
 
-def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
-    """(key, inner type) of every ``Mapped[...]`` annotation, in definition order."""
-    try:
-        hints = typing.get_type_hints(cls)
-    except NameError as err:
-        raise ArgumentError(
-            f"the annotations of {cls.__name__} name something undefined ({err}); define "
-            "or import it before the class is decorated with @entity"
-        ) from err
+def _mapped_fields(cls: type[Any], names: dict[str, type[Any]]) -> list[tuple[str, object]]:
+    """(key, inner type) of every ``Mapped[...]`` annotation, in definition order.
+
+    A relationship's annotation may name a class that does not exist yet: it is kept
+    unevaluated (``None`` here) and read when the registry configures relationships.
+    """
+    deferred = {
+        k for k in _own_annotation_order(cls) if isinstance(_spec_of(cls, k), RelationshipSpec)
+    }
+    hints = _type_hints(cls, names, skip=deferred)
     fields: list[tuple[str, object]] = []
     for key in _own_annotation_order(cls):
+        if key in deferred:
+            fields.append((key, None))
+            continue
         tp = hints[key]
         origin = typing.get_origin(tp)
         if origin is typing.ClassVar:
@@ -133,6 +201,45 @@ def _mapped_fields(cls: type[Any]) -> list[tuple[str, object]]:
         (inner,) = typing.get_args(tp)
         fields.append((key, inner))
     return fields
+
+
+def _type_hints(
+    cls: type[Any],
+    names: dict[str, type[Any]],
+    *,
+    skip: set[str] | None = None,
+    only: str | None = None,
+) -> dict[str, object]:
+    """Evaluate the annotations of ``cls`` and its bases, names of the registry's classes known.
+
+    Raises:
+        ArgumentError: if an annotation names something undefined.
+    """
+    hints: dict[str, object] = {}
+    for base in reversed(cls.__mro__):
+        own = {
+            k: v
+            for k, v in inspect.get_annotations(base).items()
+            if (skip is None or k not in skip) and (only is None or k == only)
+        }
+        if not own:
+            continue
+        holder = type(base.__name__, (), {"__annotations__": own, "__module__": base.__module__})
+        try:
+            hints.update(typing.get_type_hints(holder, localns={**names, **vars(base)}))
+        except NameError as err:
+            raise ArgumentError(
+                f"the annotations of {cls.__name__} name something undefined ({err}); define "
+                "or import it before the class is decorated with @entity"
+            ) from err
+    return hints
+
+
+def _spec_of(cls: type[Any], key: str) -> object:
+    for base in cls.__mro__:
+        if key in base.__dict__:
+            return base.__dict__[key]
+    return MISSING
 
 
 def _not_mapped(cls: type[Any], key: str, tp: object, origin: object) -> ArgumentError:
@@ -217,7 +324,7 @@ def _type_name(tp: object) -> str:
 def _build_column(
     cls: type[Any], key: str, inner: object, spec: ColumnSpec, *, table_column: Column[Any] | None
 ) -> Column[Any]:
-    python_type, optional = _unwrap_optional(inner)
+    python_type, optional = unwrap_optional(inner)
     if table_column is not None:
         if table_column.nullable and not optional:
             raise ArgumentError(
@@ -255,7 +362,9 @@ def _build_column(
     )
 
 
-@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(column,))
+@dataclass_transform(
+    kw_only_default=True, eq_default=False, field_specifiers=(column, relationship)
+)
 def entity(
     registry: Registry,
     /,
@@ -289,7 +398,9 @@ def entity(
     return decorate
 
 
-@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(column,))
+@dataclass_transform(
+    kw_only_default=True, eq_default=False, field_specifiers=(column, relationship)
+)
 def mixin(cls: type[_E], /) -> type[_E]:
     """Mark a class whose ``Mapped`` attributes entities inherit: ``@mixin class HasId: ...``.
 
@@ -317,12 +428,24 @@ def _map_class(
             "__dict__, remove __slots__"
         )
     existing = table if isinstance(table, Table) else None
-    fields = _mapped_fields(cls)
+    fields = _mapped_fields(cls, registry.class_names())
     attributes: dict[str, ColumnAttribute] = {}
+    relationship_fields: list[RelationshipField] = []
+    init_fields: list[ColumnAttribute | RelationshipField] = []
     columns: list[Column[Any]] = []
     for key, inner in fields:
         from_mixin = _declared_in_mixin(cls, key)
         raw = _class_value(cls, key)
+        if isinstance(raw, RelationshipSpec):
+            rel_field = RelationshipField(
+                key=key,
+                spec=raw,
+                declared_on=cls,
+                kw_only=raw.kw_only if raw.kw_only is not None else (kw_only or from_mixin),
+            )
+            relationship_fields.append(rel_field)
+            init_fields.append(rel_field)
+            continue
         spec = raw if isinstance(raw, ColumnSpec) else column(default=raw)
         assert isinstance(spec, ColumnSpec)  # what column() makes, typed Mapped[T]
         table_column: Column[Any] | None = None
@@ -345,7 +468,9 @@ def _map_class(
             init=spec.init,
             repr=spec.repr,
             kw_only=spec.kw_only if spec.kw_only is not None else (kw_only or from_mixin),
+            spec=raw,
         )
+        init_fields.append(attributes[key])
     if existing is None:
         name = table if isinstance(table, str) else cls.__name__.lower()
         if name in registry.metadata.tables:
@@ -363,9 +488,9 @@ def _map_class(
         for attributes_by_col in attributes.values()
         if attributes_by_col.column is c
     }
-    mapper = Mapper(cls, mapped_table, ordered, registry)
+    mapper = Mapper(cls, mapped_table, ordered, registry, tuple(relationship_fields))
     # the constructor takes attributes in annotation order, as the type checkers see it
-    install(cls, mapper, list(attributes.values()), init=init)
+    install(cls, mapper, init_fields, init=init)
     setattr(cls, MAPPER_ATTR, mapper)
     registry._register(mapper)
     return cls

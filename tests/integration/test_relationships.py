@@ -1,0 +1,770 @@
+"""Relationships end to end, on every backend, with foreign keys enforced.
+
+Parents and children (one-to-many / many-to-one with ``back_populates``), a tree
+(self-referential), a one-to-one, and a many-to-many through an association table: both
+sides kept in sync in memory, keys filled in at flush in dependency order, cascades,
+orphans, lazy and ``selectinload`` loading, counted in statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, select, update
+
+from tests.conftest import SQLCapture
+from tests.integration.conftest import SessionFactory
+from tests.integration.helpers import db_count, db_rows, lifecycle, recreate_tables, table_of
+from typed_session import (
+    DetachedInstanceError,
+    FlushError,
+    Mapped,
+    ObjectState,
+    Registry,
+    Session,
+    column,
+    entity,
+    inspect_entity,
+    instance_state,
+    raiseload,
+    relationship,
+    selectinload,
+)
+
+reg = Registry()
+
+
+@entity(reg, table="rel_parent")
+class Parent:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    children: Mapped[list[Child]] = relationship(
+        default_factory=list,
+        back_populates=lambda: Child.parent,
+        cascade="all, delete-orphan",
+        order_by=lambda: Child.id,
+    )
+
+
+@entity(reg, table="rel_child")
+class Child:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    parent_id: Mapped[int] = column(foreign_key="rel_parent.id", init=False)
+    parent: Mapped[Parent | None] = relationship(default=None, back_populates="children")
+
+
+@entity(reg, table="rel_owner")
+class Owner:
+    """Its pets are released (key set NULL), not deleted, when the owner goes."""
+
+    id: Mapped[int] = column(primary_key=True, init=False)
+    pets: Mapped[list[Pet]] = relationship(default_factory=list, back_populates="owner")
+
+
+@entity(reg, table="rel_pet")
+class Pet:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    owner_id: Mapped[int | None] = column(foreign_key="rel_owner.id", default=None, init=False)
+    owner: Mapped[Owner | None] = relationship(default=None, back_populates="pets")
+
+
+@entity(reg, table="rel_author")
+class Author:
+    """Its books' key is NOT NULL, and it has no delete-orphan cascade."""
+
+    id: Mapped[int] = column(primary_key=True, init=False)
+    books: Mapped[list[Book]] = relationship(default_factory=list, back_populates="author")
+
+
+@entity(reg, table="rel_book")
+class Book:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    title: Mapped[str]
+    author_id: Mapped[int] = column(foreign_key="rel_author.id", init=False)
+    author: Mapped[Author | None] = relationship(default=None, back_populates="books")
+
+
+@entity(reg, table="rel_node")
+class Node:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    parent_id: Mapped[int | None] = column(foreign_key="rel_node.id", default=None, init=False)
+    parent: Mapped[Node | None] = relationship(default=None, back_populates="children")
+    children: Mapped[list[Node]] = relationship(
+        default_factory=list, back_populates="parent", cascade="all"
+    )
+
+
+post_tags = Table(
+    "rel_post_tag",
+    reg.metadata,
+    Column("post_id", Integer, ForeignKey("rel_post.id"), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("rel_tag.id"), primary_key=True),
+)
+
+
+@entity(reg, table="rel_post")
+class Post:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    title: Mapped[str]
+    tags: Mapped[list[Tag]] = relationship(
+        default_factory=list, secondary=post_tags, back_populates="posts"
+    )
+
+
+@entity(reg, table="rel_tag")
+class Tag:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    posts: Mapped[set[Post]] = relationship(
+        default_factory=set, secondary=post_tags, back_populates="tags"
+    )
+
+
+@pytest.fixture(autouse=True)
+def tables(engine: Engine) -> Iterator[None]:
+    for _ in recreate_tables(reg, engine):
+        yield
+        with engine.begin() as conn:  # rows that reference each other cannot be dropped
+            conn.execute(update(teams).values(captain_id=None))
+
+
+def family(session: Session[Engine], n: int = 2) -> Parent:
+    parent = Parent(name="mum", children=[Child(name=f"kid{i}") for i in range(n)])
+    session.add(parent)
+    session.commit()
+    assert parent.id  # loaded again: the caller may close the session
+    return parent
+
+
+# -- in memory ------------------------------------------------------------------------
+
+
+def test_append_sets_the_other_side_and_assignment_appends() -> None:
+    mum = Parent(name="mum")
+    kid = Child(name="kid")
+    mum.children.append(kid)
+    assert [kid.parent] == [mum]
+    other = Child(name="other", parent=mum)
+    assert mum.children == [kid, other]
+    mum.children.remove(kid)
+    assert [kid.parent] == [None]
+    dad = Parent(name="dad")
+    other.parent = dad
+    assert mum.children == []
+    assert dad.children == [other]
+
+
+def test_replacing_a_collection_moves_both_sides() -> None:
+    mum = Parent(name="mum")
+    a, b, c = Child(name="a"), Child(name="b"), Child(name="c")
+    mum.children = [a, b]
+    mum.children = [b, c]
+    assert (a.parent, b.parent, c.parent) == (None, mum, mum)
+    assert mum.children == [b, c]
+
+
+def test_a_wrong_class_is_refused_and_nothing_changes() -> None:
+    mum = Parent(name="mum")
+    with pytest.raises(TypeError, match=r"Parent\.children takes Child objects, not Pet"):
+        mum.children.append(Pet(name="rex"))  # type: ignore[arg-type]  # the point
+    assert mum.children == []
+    with pytest.raises(TypeError, match=r"Child\.parent takes Parent objects"):
+        Child(name="kid").parent = Owner()  # type: ignore[assignment]  # the point
+
+
+def test_many_to_many_sides_stay_in_sync() -> None:
+    post = Post(title="p")
+    tag = Tag(name="t")
+    post.tags.append(tag)
+    assert tag.posts == {post}
+    tag.posts.discard(post)
+    assert post.tags == []
+
+
+# -- flush ----------------------------------------------------------------------------
+
+
+def test_children_get_the_generated_parent_key_in_one_flush(
+    engine: Engine, session: Session[Engine], capture: SQLCapture
+) -> None:
+    parent = family(session, 3)
+    assert [c.parent_id for c in parent.children] == [parent.id] * 3
+    rows = db_rows(engine, select(table_of(Child).c.name, table_of(Child).c.parent_id))
+    assert sorted(rows) == [(f"kid{i}", parent.id) for i in range(3)]
+
+
+def test_children_added_through_the_parent_join_the_session(session: Session[Engine]) -> None:
+    parent = Parent(name="mum")
+    session.add(parent)
+    kid = Child(name="kid")
+    parent.children.append(kid)
+    assert kid in session.new
+    assert lifecycle(kid) is ObjectState.PENDING
+
+
+def test_moving_a_child_to_another_parent(engine: Engine, sessions: SessionFactory) -> None:
+    session = sessions()
+    mum = family(session, 2)
+    dad = Parent(name="dad")
+    session.add(dad)
+    kid = mum.children[0]
+    dad.children.append(kid)
+    session.commit()
+    assert kid.parent_id == dad.id
+    with sessions() as fresh:
+        reloaded = fresh.get_one(Parent, dad.id)
+        assert [c.name for c in reloaded.children] == [kid.name]
+        assert len(fresh.get_one(Parent, mum.id).children) == 1
+
+
+def test_a_removed_child_of_delete_orphan_is_deleted(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    parent = family(session, 2)
+    gone = parent.children.pop(0)
+    session.commit()
+    assert lifecycle(gone) is ObjectState.DETACHED
+    assert db_count(engine, Child) == 1
+
+
+def test_an_orphan_added_and_removed_before_flush_is_never_inserted(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    parent = family(session, 1)
+    kid = Child(name="brief")
+    parent.children.append(kid)
+    assert kid in session.new
+    parent.children.remove(kid)
+    assert kid not in session
+    session.commit()
+    assert db_count(engine, Child) == 1
+
+
+def test_a_pending_orphan_is_refused_before_any_sql(
+    session: Session[Engine], capture: SQLCapture
+) -> None:
+    session.add(Child(name="nobody's"))
+    capture.clear()
+    with pytest.raises(FlushError, match=r"is an unsaved, pending instance and is an orphan"):
+        session.flush()
+    assert capture.statements == []
+
+
+def test_deleting_a_parent_deletes_its_children_by_cascade(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    parent = family(session, 3)
+    session.close()
+    with sessions() as fresh:  # children not loaded: the delete cascade loads them
+        fresh.delete(fresh.get_one(Parent, parent.id))
+        fresh.commit()
+    assert db_count(engine, Child) == 0
+    assert db_count(engine, Parent) == 0
+
+
+def test_deleting_a_parent_without_delete_cascade_releases_its_children(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    owner = Owner(pets=[Pet(name="rex"), Pet(name="tom")])
+    session.add(owner)
+    session.commit()
+    pets = list(owner.pets)
+    session.delete(owner)
+    session.commit()
+    assert [p.owner_id for p in pets] == [None, None]
+    assert sorted(db_rows(engine, select(table_of(Pet).c.owner_id))) == [(None,), (None,)]
+
+
+def test_a_child_whose_parent_is_deleted_in_the_same_flush(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    owner = Owner(pets=[Pet(name="rex")])
+    other = Owner()
+    session.add_all([owner, other])
+    session.commit()
+    pet = owner.pets[0]
+    pet.owner = other
+    session.delete(owner)
+    session.commit()
+    assert db_rows(engine, select(table_of(Pet).c.owner_id)) == [(other.id,)]
+
+
+def test_a_child_removed_from_a_not_null_key_without_orphan_cascade_is_refused(
+    engine: Engine, session: Session[Engine], capture: SQLCapture
+) -> None:
+    author = Author(books=[Book(title="b")])
+    session.add(author)
+    session.commit()
+    book = author.books.pop()
+    capture.clear()
+    with pytest.raises(FlushError, match=r"Dependency rule tried to blank-out NOT NULL column"):
+        session.flush()
+    assert capture.matching("UPDATE") == []
+    assert book.author_id == author.id  # nothing was changed
+    author.books.append(book)
+    session.commit()
+    assert db_rows(engine, select(table_of(Book).c.author_id)) == [(author.id,)]
+
+
+def test_a_tree_goes_in_one_flush_one_insert_per_level(
+    engine: Engine, session: Session[Engine], capture: SQLCapture
+) -> None:
+    root = Node(name="root")
+    for i in range(3):
+        branch = Node(name=f"b{i}", parent=root)
+        for j in range(4):
+            Node(name=f"b{i}l{j}", parent=branch)
+    session.add(root)
+    capture.clear()
+    session.commit()
+    assert len(capture.matching("INSERT")) == 3  # one batch per level
+    node = table_of(Node)
+    rows = dict(db_rows(engine, select(node.c.name, node.c.parent_id)))
+    names = dict(db_rows(engine, select(node.c.id, node.c.name)))
+    assert rows["root"] is None
+    assert names[rows["b1"]] == "root"
+    assert names[rows["b2l3"]] == "b2"
+
+
+def test_deleting_a_tree_deletes_leaves_first(engine: Engine, sessions: SessionFactory) -> None:
+    session = sessions()
+    root = Node(name="root", children=[Node(name="a", children=[Node(name="a1")]), Node(name="b")])
+    session.add(root)
+    session.commit()
+    root_id = root.id
+    session.close()
+    with sessions() as fresh:
+        fresh.delete(fresh.get_one(Node, root_id))
+        fresh.commit()
+    assert db_count(engine, Node) == 0
+
+
+def test_a_cycle_between_rows_is_refused_before_any_sql(
+    session: Session[Engine], capture: SQLCapture
+) -> None:
+    a = Node(name="a")
+    b = Node(name="b", parent=a)
+    a.parent = b
+    session.add(a)
+    capture.clear()
+    with pytest.raises(FlushError, match="Circular dependency detected"):
+        session.flush()
+    assert capture.statements == []
+
+
+def test_many_to_many_rows(engine: Engine, sessions: SessionFactory) -> None:
+    session = sessions()
+    red, blue = Tag(name="red"), Tag(name="blue")
+    post = Post(title="hello", tags=[red, blue])
+    session.add(post)
+    session.commit()
+    assert sorted(db_rows(engine, select(post_tags.c.tag_id))) == sorted([(red.id,), (blue.id,)])
+    post.tags.remove(red)
+    session.commit()
+    assert db_rows(engine, select(post_tags.c.tag_id)) == [(blue.id,)]
+    post.tags.clear()
+    session.commit()
+    assert db_rows(engine, select(post_tags)) == []
+    blue.posts.add(post)
+    session.commit()
+    session.delete(post)
+    session.commit()
+    assert db_rows(engine, select(post_tags)) == []
+    assert db_count(engine, Tag) == 2
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+def test_lazy_load_of_a_collection_and_many_to_one_from_the_identity_map(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    parent = family(session, 2)
+    session.close()
+    with sessions() as fresh:
+        loaded = fresh.get_one(Parent, parent.id)
+        capture.clear()
+        kids = loaded.children
+        assert [k.name for k in kids] == ["kid0", "kid1"]
+        assert len(capture.matching("SELECT")) == 1
+        capture.clear()
+        assert kids[0].parent is loaded
+        assert capture.statements == []
+
+
+def test_selectinload_is_a_fixed_number_of_queries(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    for i in range(5):
+        session.add(Parent(name=f"p{i}", children=[Child(name=f"c{i}{j}") for j in range(3)]))
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        parents = fresh.scalars(select(Parent).options(selectinload(Parent.children))).all()
+        names = [[c.name for c in p.children] for p in parents]
+        assert len(capture.matching("SELECT")) == 2
+        assert names == [[f"c{i}{j}" for j in range(3)] for i in range(5)]
+
+
+def test_nested_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+    session = sessions()
+    session.add(
+        Node(
+            name="r",
+            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(3)],
+        )
+    )
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        roots = fresh.scalars(
+            select(Node)
+            .where(Node.parent_id.is_(None))
+            .options(selectinload(Node.children).selectinload(Node.children))
+        ).all()
+        tree = [(n.name, [g.name for g in n.children]) for r in roots for n in r.children]
+        assert len(capture.matching("SELECT")) == 3
+        assert tree == [(f"n{i}", [f"n{i}x"]) for i in range(3)]
+
+
+def test_raiseload_refuses_lazy_io(sessions: SessionFactory) -> None:
+    session = sessions()
+    family(session, 1)
+    session.close()
+    with sessions() as fresh:
+        (parent,) = fresh.scalars(select(Parent).options(raiseload(Parent.children))).all()
+        with pytest.raises(Exception, match=r"'Parent\.children' is not available due to"):
+            _ = parent.children
+
+
+def test_a_detached_object_says_which_relationship_and_what_to_do(
+    sessions: SessionFactory,
+) -> None:
+    session = sessions()
+    parent = family(session, 1)
+    session.close()
+    with pytest.raises(DetachedInstanceError, match=r"lazy load operation of attribute 'children'"):
+        _ = parent.children
+
+
+def test_join_on_the_relationship(sessions: SessionFactory) -> None:
+    session = sessions()
+    family(session, 2)
+    names = session.scalars(
+        select(Child.name).join_from(Child, Parent).where(Parent.name == "mum")
+    ).all()
+    assert sorted(names) == ["kid0", "kid1"]
+    parents = session.scalars(
+        select(Parent).join(Parent.children).where(Child.name == "kid1")
+    ).all()
+    assert [p.name for p in parents] == ["mum"]
+
+
+# -- cascades of the other operations, is_modified, refresh -------------------------------
+
+
+def test_expire_follows_refresh_expire_and_expunge_follows_expunge(
+    session: Session[Engine],
+) -> None:
+    parent = family(session, 2)
+    kids = list(parent.children)
+    assert all(instance_state(k).expired is None for k in kids)
+    session.expire(parent)  # cascade="all" includes refresh-expire
+    assert all(instance_state(k).expired for k in kids)
+    kids = list(parent.children)  # loaded again (expiry dropped the collection)
+    session.expunge(parent)  # and expunge, through what is loaded
+    assert [lifecycle(k) for k in kids] == [ObjectState.DETACHED] * 2
+
+
+def test_expire_without_the_cascade_leaves_related_objects_loaded(
+    session: Session[Engine],
+) -> None:
+    owner = Owner(pets=[Pet(name="rex")])
+    session.add(owner)
+    session.commit()
+    pet = owner.pets[0]
+    assert pet.name == "rex"
+    session.expire(owner)  # default cascade: save-update, merge
+    assert instance_state(pet).expired is None
+
+
+def test_refresh_a_relationship_by_name(engine: Engine, sessions: SessionFactory) -> None:
+    session = sessions(expire_on_commit=False)  # the collection stays loaded after commit
+    parent = family(session, 1)
+    assert len(parent.children) == 1
+    with engine.begin() as conn:  # another writer adds a child behind the session's back
+        conn.execute(table_of(Child).insert().values(name="late", parent_id=parent.id))
+    assert len(parent.children) == 1  # loaded: no SQL
+    session.refresh(parent, ["children"])
+    assert sorted(c.name for c in parent.children) == ["kid0", "late"]
+    with pytest.raises(AttributeError, match=r"has no mapped attribute\(s\) \['kids'\]"):
+        session.refresh(parent, ["kids"])
+
+
+def test_is_modified_counts_collection_changes_when_asked(session: Session[Engine]) -> None:
+    parent = family(session, 1)
+    assert not session.is_modified(parent)
+    parent.children.append(Child(name="new"))
+    assert session.is_modified(parent)
+    assert not session.is_modified(parent, include_collections=False)
+    session.flush()
+    assert not session.is_modified(parent)
+
+
+@entity(reg, table="rel_user")
+class User:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    profile: Mapped[Profile | None] = relationship(
+        default=None, back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+@entity(reg, table="rel_profile")
+class Profile:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    bio: Mapped[str]
+    user_id: Mapped[int] = column(foreign_key="rel_user.id", init=False)
+    user: Mapped[User | None] = relationship(default=None, back_populates="profile")
+
+
+def test_one_to_one_replace_deletes_the_old_with_delete_orphan(
+    engine: Engine, sessions: SessionFactory
+) -> None:
+    session = sessions()
+    user = User(profile=Profile(bio="first"))
+    session.add(user)
+    session.commit()
+    user_id = user.id
+    session.close()
+    with sessions() as fresh:
+        loaded = fresh.get_one(User, user_id)
+        old = loaded.profile  # a one-to-one loads as one object, not a list
+        assert old is not None
+        assert old.bio == "first"
+        loaded.profile = Profile(bio="second")
+        assert old.user is None
+        fresh.commit()
+    assert db_rows(engine, select(table_of(Profile).c.bio, table_of(Profile).c.user_id)) == [
+        ("second", user_id)
+    ]
+
+
+teams = Table(
+    "rel_team",
+    reg.metadata,
+    Column("id", Integer, primary_key=True),
+    # the tables reference each other: this key is added after both tables exist
+    Column(
+        "captain_id",
+        Integer,
+        ForeignKey("rel_player.id", use_alter=True, name="fk_rel_team_captain"),
+        nullable=True,
+    ),
+)
+
+
+@entity(reg, table=teams)
+class Team:
+    """A team and its captain, who is one of its members: rows that need each other."""
+
+    id: Mapped[int] = column(init=False)
+    captain_id: Mapped[int | None] = column(default=None, init=False)
+    captain: Mapped[Player | None] = relationship(
+        default=None, foreign_keys=["captain_id"], post_update=True
+    )
+    players: Mapped[list[Player]] = relationship(default_factory=list, back_populates="team")
+
+
+@entity(reg, table="rel_player")
+class Player:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    team_id: Mapped[int | None] = column(foreign_key="rel_team.id", default=None, init=False)
+    team: Mapped[Team | None] = relationship(
+        default=None, back_populates="players", foreign_keys=[team_id]
+    )
+
+
+def test_post_update_writes_rows_that_need_each_other(
+    engine: Engine, session: Session[Engine], capture: SQLCapture
+) -> None:
+    team = Team()
+    ann = Player(name="ann", team=team)
+    team.captain = ann
+    session.add(team)
+    capture.clear()
+    session.commit()
+    assert len(capture.matching("UPDATE")) == 1  # the captain, once both rows exist
+    rows = db_rows(engine, select(table_of(Team).c.id, table_of(Team).c.captain_id))
+    assert rows == [(team.id, ann.id)]
+    assert db_rows(engine, select(table_of(Player).c.team_id)) == [(team.id,)]
+
+
+def test_foreign_keys_strings_and_lambdas_choose_the_same_key() -> None:
+    team_rel = inspect_entity(Team).relationships["captain"]
+    assert team_rel.key_pairs == (("id", "captain_id"),)
+    players = inspect_entity(Team).relationships["players"]  # a collection: the many side
+    assert players.key_pairs == (("id", "team_id"),)
+
+
+# -- primary-key changes reach the children ----------------------------------------------
+
+nations = Table(
+    "rel_nation",
+    reg.metadata,
+    Column("code", String(8), primary_key=True),
+    Column("name", String(50), nullable=False),
+)
+cities = Table(
+    "rel_city",
+    reg.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "nation_code", String(8), ForeignKey("rel_nation.code", onupdate="CASCADE"), nullable=False
+    ),
+)
+
+
+@entity(reg, table=nations)
+class Nation:
+    code: Mapped[str]
+    name: Mapped[str]
+    cities: Mapped[list[City]] = relationship(default_factory=list, back_populates="nation")
+
+
+@entity(reg, table=cities)
+class City:
+    id: Mapped[int] = column(init=False)
+    nation_code: Mapped[str] = column(init=False)
+    nation: Mapped[Nation | None] = relationship(default=None, back_populates="cities")
+
+
+def test_a_key_change_reaches_children_through_on_update_cascade(
+    engine: Engine, session: Session[Engine], capture: SQLCapture
+) -> None:
+    nation = Nation(code="UK", name="Britain", cities=[City(), City()])
+    session.add(nation)
+    session.commit()
+    kids = list(nation.cities)
+    nation.code = "GB"
+    capture.clear()
+    session.flush()
+    assert [c.nation_code for c in kids] == ["GB", "GB"]  # in memory, without an UPDATE
+    assert len(capture.matching("UPDATE")) == 1  # the nation's key; the database did the rest
+    session.commit()
+    assert db_rows(engine, select(cities.c.nation_code)) == [("GB",), ("GB",)]
+
+
+#: its own registry: MariaDB cannot even create a DEFERRABLE foreign key
+deferred_reg = Registry()
+regions = Table(
+    "rel_region",
+    deferred_reg.metadata,
+    Column("code", String(8), primary_key=True),
+)
+towns = Table(
+    "rel_town",
+    deferred_reg.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "region_code",
+        String(8),
+        ForeignKey("rel_region.code", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+)
+
+
+@entity(deferred_reg, table=regions)
+class Region:
+    code: Mapped[str]
+    towns: Mapped[list[Town]] = relationship(
+        default_factory=list, back_populates="region", passive_updates=False
+    )
+
+
+@entity(deferred_reg, table=towns)
+class Town:
+    id: Mapped[int] = column(init=False)
+    region_code: Mapped[str] = column(init=False)
+    region: Mapped[Region | None] = relationship(default=None, back_populates="towns")
+
+
+def test_a_key_change_without_passive_updates_updates_the_children(
+    engine: Engine, sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    if engine.dialect.name in ("mysql", "mariadb"):
+        pytest.skip("MariaDB checks foreign keys at once (no DEFERRABLE): the ORM cannot move rows")
+    for _ in recreate_tables(deferred_reg, engine):
+        region_key_change(engine, sessions, capture)
+
+
+def region_key_change(engine: Engine, sessions: SessionFactory, capture: SQLCapture) -> None:
+    session = sessions()
+    session.add(Region(code="N", towns=[Town(), Town()]))
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        region = fresh.get_one(Region, "N")  # its towns are not loaded: the flush loads them
+        region.code = "NORTH"
+        capture.clear()
+        fresh.commit()
+    assert len(capture.matching("UPDATE")) == 2  # the region, then its towns in one batch
+    assert db_rows(engine, select(towns.c.region_code)) == [("NORTH",), ("NORTH",)]
+
+
+# -- default loading strategies -------------------------------------------------------------
+
+
+@entity(reg, table="rel_album")
+class Album:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    tracks: Mapped[list[Track]] = relationship(
+        default_factory=list, back_populates="album", lazy="selectin"
+    )
+    credits: Mapped[list[Credit]] = relationship(default_factory=list, lazy="noload")
+
+
+@entity(reg, table="rel_track")
+class Track:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    album_id: Mapped[int] = column(foreign_key="rel_album.id", init=False)
+    album: Mapped[Album | None] = relationship(default=None, back_populates="tracks", lazy="raise")
+
+
+@entity(reg, table="rel_credit")
+class Credit:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    album_id: Mapped[int | None] = column(foreign_key="rel_album.id", default=None, init=False)
+
+
+def test_lazy_strategies_selectin_raise_and_noload(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    session.add_all([Album(tracks=[Track(), Track()], credits=[Credit()]) for _ in range(3)])
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        albums = fresh.scalars(select(Album)).all()
+        assert [len(a.tracks) for a in albums] == [2, 2, 2]
+        assert len(capture.matching("SELECT")) == 2  # albums, then every album's tracks
+        assert [a.credits for a in albums] == [[], [], []]  # noload: never loaded
+        track = fresh.scalars(select(Track)).first()
+        assert track is not None
+        assert track.album is not None  # set by the selectin load of Album.tracks: no SQL
+        lone = fresh.get_one(Track, track.id + 1)
+        fresh.expire(lone)
+        with pytest.raises(Exception, match=r"'Track\.album' is not available due to lazy="):
+            _ = lone.album
