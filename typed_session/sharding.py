@@ -180,7 +180,10 @@ class ShardedSession(Session[Engine | Connection]):
             raise UnboundExecutionError(
                 f"Could not locate a bind for {what}: in a ShardedSession every row lives "
                 f"on one of the shards {list(self.shards)!r}; name it with "
-                "get_bind(..., identity_token=token), or use session.shards[token]"
+                "get_bind(..., identity_token=token), or use session.shards[token]. "
+                "Relationships of sharded objects are not loaded by the session yet: "
+                "query the related rows on their shard, with "
+                "select(...).execution_options(identity_token=token)"
             )
         return self._shard(identity_token, "get_bind()")
 

@@ -321,3 +321,48 @@ def test_two_phase_commit_across_shards(shards: Shards) -> None:
     twophase.commit()
     assert db_rows(shards.engines["eu"], select(Report.temperature)) == [(1.0,)]
     assert db_rows(shards.engines["asia"], select(Report.temperature)) == [(2.0,)]
+
+
+def test_reading_a_relationship_of_a_sharded_object_says_how_to_load_it(tmp_path: Path) -> None:
+    from typed_session import relationship
+
+    rel_reg = Registry()
+
+    @entity(rel_reg, table="shr_parent")
+    class Parent:
+        id: Mapped[int] = column(primary_key=True, init=False)
+        region: Mapped[str] = column(String(20))
+        kids: Mapped[list["Kid"]] = relationship(
+            default_factory=list, back_populates=lambda: Kid.parent
+        )
+
+    @entity(rel_reg, table="shr_kid")
+    class Kid:
+        id: Mapped[int] = column(primary_key=True, init=False)
+        parent_id: Mapped[int] = column(foreign_key="shr_parent.id", init=False)
+        parent: Mapped[Parent | None] = relationship(default=None, back_populates="kids")
+
+    engines = {t: create_engine(f"sqlite:///{tmp_path / f'rel_{t}.db'}") for t in ("a", "b")}
+    for eng in engines.values():
+        rel_reg.create_all(eng)
+
+    def with_parent(entity: type[Any], obj: Any) -> Hashable:
+        return obj.region if isinstance(obj, Parent) else with_parent(Parent, obj.parent)
+
+    try:
+        with ShardedSession(engines, shard_chooser=with_parent) as writer:
+            parent = Parent(region="b")
+            parent.kids.append(Kid())
+            writer.add(parent)
+            writer.commit()  # the kid goes to its parent's shard
+        with engines["b"].connect() as conn:
+            assert conn.execute(select(Kid.parent_id)).scalars().all() == [1]
+        with ShardedSession(engines, shard_chooser=with_parent) as reader:
+            (loaded,) = reader.scalars(select(Parent)).all()
+            with pytest.raises(UnboundExecutionError, match="Relationships of sharded objects"):
+                _ = loaded.kids
+            on_b = select(Kid).execution_options(identity_token="b")
+            assert [k.parent_id for k in reader.scalars(on_b)] == [1]
+    finally:
+        for eng in engines.values():
+            eng.dispose()
