@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["transactions.md", "events.md", "relationships.md", "binds.md"]
+PAGES = [
+    "transactions.md",
+    "events.md",
+    "relationships.md",
+    "validation.md",
+    "bulk.md",
+    "versioning.md",
+    "binds.md",
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

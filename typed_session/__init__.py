@@ -13,6 +13,7 @@ from typed_session.events import SessionEvents as SessionEvents
 from typed_session.events import session_events as session_events
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
+from typed_session.exc import InvalidValueError as InvalidValueError
 from typed_session.exc import ObjectDeletedError as ObjectDeletedError
 from typed_session.exc import ObjectStateError as ObjectStateError
 from typed_session.exc import SessionConfigError as SessionConfigError
@@ -26,6 +27,8 @@ from typed_session.identity import IdentityKey as IdentityKey
 from typed_session.identity import IdentityMap as IdentityMap
 from typed_session.keys import identity_key as identity_key
 from typed_session.loaders import LoaderOption as LoaderOption
+from typed_session.loaders import join_on as join_on
+from typed_session.loaders import joinedload as joinedload
 from typed_session.loaders import raiseload as raiseload
 from typed_session.loaders import selectinload as selectinload
 from typed_session.mapping.fields import Mapped as Mapped
@@ -56,6 +59,9 @@ from typed_session.transaction import ConnectionBinding as ConnectionBinding
 from typed_session.transaction import SessionTransaction as SessionTransaction
 from typed_session.transaction import Snapshot as Snapshot
 from typed_session.transaction import TransactionState as TransactionState
+from typed_session.validation import from_model as from_model
+from typed_session.validation import model_for as model_for
+from typed_session.validation import to_model as to_model
 
 __all__ = [
     "ColumnAttribute",
@@ -67,6 +73,7 @@ __all__ = [
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
+    "InvalidValueError",
     "LoaderOption",
     "Mapped",
     "Mapper",
@@ -96,16 +103,21 @@ __all__ = [
     "close_all_sessions",
     "column",
     "entity",
+    "from_model",
     "identity_key",
     "inspect_entity",
     "instance_state",
+    "join_on",
+    "joinedload",
     "make_transient",
     "make_transient_to_detached",
     "mixin",
+    "model_for",
     "object_session",
     "raiseload",
     "relationship",
     "selectinload",
     "session_events",
     "sessionmaker",
+    "to_model",
 ]

@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
 Core's public API covers almost all the package needs. The things it does not offer
-publicly (nine), and each is used here and nowhere else, with a contract test
+publicly (ten), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -19,9 +19,11 @@ breaks in one place and says which:
    uses, for bind resolution;
 8. ``Executable._with_options`` holds the options given to ``.options(...)`` (the
    relationship loader options are read back from it), and ``ExecutableOption``, the
-   base class those options must have, leaves its ``_clone`` unannotated (typed here).
-9. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
-   which a read replica cannot do.
+   base class those options must have, leaves its ``_clone`` unannotated (typed here);
+9. ``GenerativeSelect._limit_clause`` / ``_offset_clause`` say whether a SELECT has a
+   LIMIT or OFFSET (a joined collection cannot be loaded under one);
+10. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
+    which a read replica cannot do.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "StatementOption",
     "annotate",
     "annotations_of",
+    "has_limit",
     "locks_rows",
     "object_result",
     "raw_columns",
@@ -114,6 +117,11 @@ class StatementOption(ExecutableOption):
         """A shallow copy (Core's, with the signature it lacks)."""
         clone: Self = super()._clone(**kw)  # type: ignore[no-untyped-call]  # Core's lacks types
         return clone
+
+
+def has_limit(statement: Select[Any]) -> bool:
+    """Whether a SELECT has a LIMIT or an OFFSET."""
+    return statement._limit_clause is not None or statement._offset_clause is not None
 
 
 def locks_rows(statement: object) -> bool:

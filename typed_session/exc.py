@@ -20,6 +20,9 @@ catches ``sqlalchemy.exc.InvalidRequestError`` keeps working::
     AttributeError
     └── UnsetAttributeError                            (a mapped attribute has no value yet)
 
+    ValueError
+    └── InvalidValueError                              (a value fails validate=True's check)
+
 Every error says what went wrong, on which object or attribute, and what to do next; the
 objects involved are attributes of the exception, for programs to read.
 """
@@ -31,6 +34,7 @@ from sqlalchemy import exc as sa_exc
 __all__ = [
     "DetachedInstanceError",
     "FlushError",
+    "InvalidValueError",
     "ObjectDeletedError",
     "ObjectStateError",
     "SessionConfigError",
@@ -106,7 +110,19 @@ class FlushError(sa_exc.InvalidRequestError):
 
 
 class StaleDataError(sa_exc.SQLAlchemyError):
-    """An UPDATE or DELETE matched a different number of rows than the flush planned."""
+    """An UPDATE or DELETE matched a different number of rows than the flush planned.
+
+    Attributes:
+        instance: for a versioned row, the object whose row another writer changed.
+        expected_version: the version the object expected its row to have.
+    """
+
+    def __init__(
+        self, message: str, *, instance: object | None = None, expected_version: object = None
+    ) -> None:
+        self.instance = instance
+        self.expected_version = expected_version
+        super().__init__(message)
 
 
 class DetachedInstanceError(sa_exc.InvalidRequestError):
@@ -169,4 +185,33 @@ class UnsetAttributeError(AttributeError):
         self.attribute = attribute
         super().__init__(
             f"{type(instance).__name__}.{attribute} of {describe(instance)} has no value: {reason}"
+        )
+
+
+class InvalidValueError(ValueError):
+    """A value does not fit its attribute's annotation, on an entity with ``validate=True``.
+
+    Attributes:
+        entity: the entity class.
+        attribute: the attribute's name.
+        value: the value refused.
+        problems: what pydantic found wrong with it, one message each.
+    """
+
+    def __init__(
+        self,
+        entity: type[object],
+        attribute: str,
+        value: object,
+        problems: tuple[str, ...],
+        shown: str | None = None,
+    ) -> None:
+        self.entity = entity
+        self.attribute = attribute
+        self.value = value
+        self.problems = problems
+        super().__init__(
+            f"invalid value for {entity.__name__}.{attribute}: "
+            f"{repr(value) if shown is None else shown} ({'; '.join(problems)}). Give it a "
+            "value its annotation admits, or change the annotation"
         )

@@ -374,7 +374,9 @@ def install(
         setattr(cls, key, descriptor)
     # setattr() rather than assignment: mypy rightly refuses assigning methods of a
     # class it knows; here replacing them is the point
-    setattr(cls, "__setattr__", _make_setattr(keys, frozenset(mapper.pk_keys), related))  # noqa: B010
+    # an expired key (or version) is loaded before it is changed: the WHERE needs the old one
+    where_keys = frozenset(mapper.pk_keys).union(filter(None, (mapper.version_key,)))
+    setattr(cls, "__setattr__", _make_setattr(keys, where_keys, related))  # noqa: B010
     setattr(cls, "__delattr__", _make_delattr(keys | frozenset(related), cls.__name__))  # noqa: B010
     if init and "__init__" not in cls.__dict__:
         post_init = hasattr(cls, "__post_init__")

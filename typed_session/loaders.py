@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, final, overload
 
-from sqlalchemy import ColumnElement, Connection, and_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, and_, select, tuple_
+from sqlalchemy.exc import InvalidRequestError
 
 from typed_session import lifecycle, loading
-from typed_session._core import StatementOption, statement_options
+from typed_session._core import StatementOption, annotate, has_limit, statement_options
 from typed_session.collections import loaded_collection
-from typed_session.mapping.mapper import Mapper
+from typed_session.loading import JOINED_ANNOTATION
+from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
 from typed_session.mapping.relationships import Direction, Relationship
 from typed_session.related import hooks_for
 from typed_session.state import STATE_ATTR, InstanceState
@@ -32,9 +34,13 @@ if TYPE_CHECKING:
     from typed_session.identity import IdentityMap
 
 __all__ = [
+    "JoinedRelationship",
     "LoaderOption",
+    "add_joins",
     "eager_load",
     "eager_options",
+    "join_on",
+    "joinedload",
     "lazy_load",
     "raiseload",
     "selectinload",
@@ -46,7 +52,7 @@ _D = TypeVar("_D")
 ConnectionFor = Callable[[Mapper[Any]], Connection]
 """The connection that loads a mapper's rows (the session's, for its bind)."""
 
-Strategy = Literal["selectin", "raise"]
+Strategy = Literal["selectin", "raise", "joined"]
 
 #: parameters per IN clause: well under every backend's limit on bound parameters
 _CHUNK = 500
@@ -74,6 +80,16 @@ class LoaderOption(StatementOption, Generic[_C]):
     def selectinload(self, attribute: object, /) -> LoaderOption[Any]:
         """Continue the path: load ``attribute`` of the objects this step loaded."""
         return LoaderOption((*self.path, (_relationship(attribute), "selectin")))
+
+    @overload
+    def joinedload(self, attribute: ColumnElement[list[_D]], /) -> LoaderOption[_D]: ...
+    @overload
+    def joinedload(self, attribute: ColumnElement[set[_D]], /) -> LoaderOption[_D]: ...
+    @overload
+    def joinedload(self, attribute: ColumnElement[_D | None], /) -> LoaderOption[_D]: ...
+    def joinedload(self, attribute: object, /) -> LoaderOption[Any]:
+        """Continue the path: join ``attribute`` of what this step loaded into the query."""
+        return LoaderOption((*self.path, (_relationship(attribute), "joined")))
 
     @overload
     def raiseload(self, attribute: ColumnElement[list[_D]], /) -> LoaderOption[_D]: ...
@@ -105,6 +121,22 @@ def selectinload(attribute: object, /) -> LoaderOption[Any]:
 
 
 @overload
+def joinedload(attribute: ColumnElement[list[_C]], /) -> LoaderOption[_C]: ...
+@overload
+def joinedload(attribute: ColumnElement[set[_C]], /) -> LoaderOption[_C]: ...
+@overload
+def joinedload(attribute: ColumnElement[_C | None], /) -> LoaderOption[_C]: ...
+def joinedload(attribute: object, /) -> LoaderOption[Any]:
+    """Load a relationship in the same SELECT, with a LEFT OUTER JOIN.
+
+    ``select(Child).options(joinedload(Child.parent))``; rows repeated by a joined
+    collection come back once each. A collection cannot be joined into a SELECT with
+    LIMIT or OFFSET (the limit would count joined rows): use ``selectinload`` there.
+    """
+    return LoaderOption(((_relationship(attribute), "joined"),))
+
+
+@overload
 def raiseload(attribute: ColumnElement[list[_C]], /) -> LoaderOption[_C]: ...
 @overload
 def raiseload(attribute: ColumnElement[set[_C]], /) -> LoaderOption[_C]: ...
@@ -113,6 +145,30 @@ def raiseload(attribute: ColumnElement[_C | None], /) -> LoaderOption[_C]: ...
 def raiseload(attribute: object, /) -> LoaderOption[Any]:
     """Make a lazy load of this relationship, on the objects of the result, an error."""
     return LoaderOption(((_relationship(attribute), "raise"),))
+
+
+@overload
+def join_on(attribute: ColumnElement[list[_C]], /) -> ColumnElement[bool]: ...
+@overload
+def join_on(attribute: ColumnElement[set[_C]], /) -> ColumnElement[bool]: ...
+@overload
+def join_on(attribute: ColumnElement[_C | None], /) -> ColumnElement[bool]: ...
+def join_on(attribute: object, /) -> ColumnElement[bool]:
+    """The ON clause of a relationship, for a join Core cannot infer.
+
+    ``select(Team).join(Player, join_on(Team.players))``: the tables reference each other
+    through several foreign keys, and the relationship knows which one it uses. (Where
+    one foreign key links them, ``select(Parent).join(Parent.children)`` is enough.)
+    A many-to-many's clause joins through its association table, which must be in the
+    FROM: ``.join(link).join(Tag, join_on(Post.tags))``, or use two joins of your own.
+    """
+    rel = _relationship(attribute)
+    if rel.direction is Direction.MANY_TO_MANY:
+        return and_(
+            *(ref == fk for ref, fk in rel.sync_pairs),
+            *(ref == fk for ref, fk in rel.secondary_pairs),
+        )
+    return and_(*(ref == fk for ref, fk in rel.sync_pairs))
 
 
 def _relationship(attribute: object) -> Relationship:
@@ -236,6 +292,15 @@ def _apply(
             if rel.lazy == "selectin" and rel not in steps:
                 steps[rel] = ("selectin", [])
     for rel, (strategy, deeper) in steps.items():
+        if strategy == "joined":  # loaded by the query itself; what follows it loads now
+            if deeper:
+                related = [
+                    v for o in objs if rel.key in o.__dict__ for v in _as_list(o.__dict__[rel.key])
+                ]
+                later = [p for p in deeper if p[0][1] != "joined"]
+                if related and later:
+                    _apply(rel.target, related, later, connection_for, depth=depth + 1)
+            continue
         if strategy == "raise":
             for obj in objs:
                 state: InstanceState[Any] | None = obj.__dict__.get(STATE_ATTR)
@@ -356,3 +421,112 @@ def _imap(obj: object) -> IdentityMap:
     imap = state.identity_map
     assert imap is not None
     return imap
+
+
+# -- joined eager loading -------------------------------------------------------------------
+
+
+@final
+class JoinedRelationship:
+    """One ``joinedload`` step of a rewritten SELECT (a ``loading.JoinedStep``)."""
+
+    __slots__ = ("parent_step", "relationship")
+
+    def __init__(self, relationship: Relationship, parent_step: JoinedRelationship | None) -> None:
+        self.relationship: Relationship = relationship
+        self.parent_step: JoinedRelationship | None = parent_step
+
+    @property
+    def parent_mapper(self) -> Mapper[Any]:
+        """The mapper of the objects whose relationship this step fills."""
+        return self.relationship.parent
+
+    def populate(self, parents: Sequence[Any], children: Sequence[Any], /) -> None:
+        """Give each parent the children its rows carried (those not loaded already)."""
+        rel = self.relationship
+        grouped: dict[int, tuple[object, list[object]]] = {}
+        for parent, child in zip(parents, children, strict=True):
+            if parent is None:
+                continue
+            entry = grouped.get(id(parent))
+            if entry is None:
+                entry = grouped[id(parent)] = (parent, [])
+            if child is not None and not any(c is child for c in entry[1]):
+                entry[1].append(child)
+        for parent, kids in grouped.values():
+            if rel.key in parent.__dict__:
+                continue  # loaded already: unflushed changes to it are kept
+            if rel.direction is Direction.MANY_TO_ONE:
+                parent.__dict__[rel.key] = kids[0] if kids else None
+            else:
+                _store(rel, parent, kids)
+
+
+def add_joins(statement: Any) -> Any:
+    """Rewrite a SELECT for its ``joinedload`` options: LEFT OUTER JOINs, marked columns.
+
+    Raises:
+        InvalidRequestError: for a joined collection in a SELECT with LIMIT or OFFSET, or
+            a ``joinedload`` whose relationship starts at no entity of the SELECT.
+    """
+    if not isinstance(statement, Select):
+        return statement
+    paths = [o.path for o in eager_options(statement) if o.path and o.path[0][1] == "joined"]
+    if not paths:
+        return statement
+    found = loading.entity_columns(statement)
+    selected = {b.mapper for b in found[0]} if found is not None else set()
+    made: dict[tuple[Relationship, ...], tuple[JoinedRelationship, Any]] = {}
+    for path in paths:
+        parent_step: JoinedRelationship | None = None
+        parent_from: Any = None
+        prefix: tuple[Relationship, ...] = ()
+        for rel, strategy in path:
+            if strategy != "joined":
+                break
+            prefix = (*prefix, rel)
+            if prefix in made:
+                parent_step, parent_from = made[prefix]
+                continue
+            if parent_step is None:
+                if rel.parent not in selected:
+                    raise InvalidRequestError(
+                        f"joinedload({rel}) starts at {rel.parent.class_.__name__}, which this "
+                        "SELECT does not select; join from an entity it selects"
+                    )
+                parent_from = rel.parent.table
+            if rel.uselist and has_limit(statement):
+                raise InvalidRequestError(
+                    f"joinedload({rel}) joins a collection into a SELECT with LIMIT/OFFSET, "
+                    "which would count joined rows; use selectinload() for it"
+                )
+            statement, target = _join(statement, rel, parent_from)
+            step = JoinedRelationship(rel, parent_step)
+            statement = statement.add_columns(
+                annotate(target, {ENTITY_ANNOTATION: rel.target, JOINED_ANNOTATION: step})
+            )
+            made[prefix] = (step, target)
+            parent_step, parent_from = step, target
+    return statement
+
+
+def _join(statement: Select[Any], rel: Relationship, parent_from: Any) -> tuple[Select[Any], Any]:
+    """LEFT OUTER JOIN the relationship's target (aliased) to ``parent_from``."""
+    target = rel.target.table.alias()
+    if rel.direction is Direction.MANY_TO_ONE:
+        on = and_(*(target.c[ref.key] == parent_from.c[fk.key] for ref, fk in rel.sync_pairs))
+    elif rel.direction is Direction.ONE_TO_MANY:
+        on = and_(*(target.c[fk.key] == parent_from.c[ref.key] for ref, fk in rel.sync_pairs))
+    else:
+        assert rel.secondary is not None
+        link = rel.secondary.alias()
+        on_link = and_(*(link.c[fk.key] == parent_from.c[ref.key] for ref, fk in rel.sync_pairs))
+        statement = statement.outerjoin_from(parent_from, link, on_link)
+        on = and_(*(target.c[ref.key] == link.c[fk.key] for ref, fk in rel.secondary_pairs))
+        parent_from = link
+    statement = statement.outerjoin_from(parent_from, target, on)
+    for clause in rel.order_by:
+        column = getattr(clause, "key", None)
+        if column is not None and column in target.c:
+            statement = statement.order_by(target.c[column])
+    return statement, target

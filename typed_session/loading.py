@@ -13,7 +13,7 @@ import functools
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, final
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, final
 
 from sqlalchemy import CompoundSelect, Delete, FromClause, Insert, Row, Select, Update, UpdateBase
 from sqlalchemy.engine import Result
@@ -51,6 +51,28 @@ Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 ExecutionOptions = Mapping[str, Any] | None
 
 
+#: the Core annotation that marks the columns a ``joinedload`` added to a SELECT
+JOINED_ANNOTATION = "typed_session_joined"
+
+
+class JoinedStep(Protocol):
+    """A ``joinedload`` step: which relationship of which block the joined columns fill."""
+
+    @property
+    def parent_step(self) -> JoinedStep | None:
+        """The step whose objects are the parents here (``None``: a selected entity's)."""
+        ...
+
+    @property
+    def parent_mapper(self) -> Mapper[Any]:
+        """The mapper of the parents."""
+        ...
+
+    def populate(self, parents: Sequence[Any], children: Sequence[Any], /) -> None:
+        """Store the related objects of each row (``children[i]`` of ``parents[i]``)."""
+        ...
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class EntityColumns:
@@ -65,16 +87,22 @@ class EntityColumns:
     pk_positions: tuple[int, ...]
     #: whether the row is exactly the mapper's attributes in ``load_keys`` order
     full: bool
+    #: the ``joinedload`` step these columns were added for (not part of the result)
+    joined: JoinedStep | None = None
 
 
 def make_block(
-    mapper: Mapper[Any], offset: int, positions: tuple[int, ...], width: int
+    mapper: Mapper[Any],
+    offset: int,
+    positions: tuple[int, ...],
+    width: int,
+    joined: JoinedStep | None = None,
 ) -> EntityColumns:
     """Describe where an entity's columns sit, with the derived positions precomputed."""
     keys = mapper.load_keys
     pk_positions = tuple(offset + positions[keys.index(k)] for k in mapper.pk_keys)
     full = offset == 0 and width == len(keys) and positions == tuple(range(len(keys)))
-    return EntityColumns(mapper, offset, positions, width, pk_positions, full)
+    return EntityColumns(mapper, offset, positions, width, pk_positions, full, joined)
 
 
 @functools.cache
@@ -119,16 +147,16 @@ def _layout(elements: Sequence[Any], width: int) -> Layout | None:
     blocks: list[EntityColumns] = []
     offset = 0
     for element in elements:
-        mapper = annotations_of(element).get(ENTITY_ANNOTATION)
+        annotations = annotations_of(element)
+        mapper = annotations.get(ENTITY_ANNOTATION)
         if mapper is not None:
             assert isinstance(mapper, Mapper)
             cols = list(element.c)
-            by_column = mapper.by_column
             index = {c.key: i for i, c in enumerate(cols)}
-            positions = tuple(
-                index[by_column[a.column].column.key] for a in mapper.columns.values()
-            )
-            blocks.append(make_block(mapper, offset, positions, len(cols)))
+            # an alias (a joinedload's) has the table's column keys, not its columns
+            positions = tuple(index[a.column.key] for a in mapper.columns.values())
+            joined = annotations.get(JOINED_ANNOTATION)
+            blocks.append(make_block(mapper, offset, positions, len(cols), joined))
             offset += len(cols)
         elif isinstance(element, FromClause):
             offset += len(element.c)
@@ -266,6 +294,8 @@ def _resolve(
 ) -> Result[Any]:
     """A result whose entity blocks are replaced by objects (see ``load_instances``)."""
     blocks, width = found
+    if any(b.joined is not None for b in blocks):
+        return _resolve_joined(imap, blocks, width, result, refresh=refresh, after_load=after_load)
     if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
         # one entity and nothing else: the result holds the bare objects, which Core's
         # scalars() yields as they are. Rows are pulled one by one, each freed at once:
@@ -309,6 +339,83 @@ def _resolve(
 
 AfterLoad = Callable[[Mapper[Any], list[Any]], None]
 """Called with each entity's objects once a result is loaded (relationship loading)."""
+
+
+def _resolve_joined(
+    imap: IdentityMap,
+    blocks: list[EntityColumns],
+    width: int,
+    result: CursorResult[Any],
+    *,
+    refresh: bool,
+    after_load: AfterLoad | None,
+) -> Result[Any]:
+    """A result with ``joinedload`` columns: they fill relationships and are then dropped.
+
+    Rows repeat a parent once per joined child; the result has each selected row once
+    (the first time it appears), as SQLAlchemy's ``unique()`` gives it.
+    """
+    rows = result.all()
+    keys = list(result.keys())
+    objs = {b.offset: load_instances(imap, b, rows, refresh=refresh) for b in blocks}
+    by_step = {b.joined: b for b in blocks if b.joined is not None}
+    for block in blocks:
+        step = block.joined
+        if step is None:
+            continue
+        parent_step = step.parent_step
+        if parent_step is None:
+            parent_block = next(
+                b for b in blocks if b.joined is None and b.mapper is step.parent_mapper
+            )
+        else:
+            parent_block = by_step[parent_step]
+        step.populate(objs[parent_block.offset], objs[block.offset])
+    shown = [b for b in blocks if b.joined is None]
+    if after_load is not None:
+        for block in shown:
+            after_load(block.mapper, objs[block.offset])
+    hidden = {
+        p for b in blocks if b.joined is not None for p in range(b.offset, b.offset + b.width)
+    }
+    picks: list[tuple[int, EntityColumns | None]] = []
+    pos = 0
+    starts = {b.offset: b for b in shown}
+    while pos < width:
+        start = starts.get(pos)
+        if start is not None:
+            picks.append((pos, start))
+            pos += start.width
+        elif pos in hidden:
+            pos += 1
+        else:
+            picks.append((pos, None))
+            pos += 1
+    out_keys = [keys[p] if b is None else b.mapper.class_.__name__ for p, b in picks]
+    seen: set[tuple[Any, ...]] = set()
+    out_rows: list[tuple[Any, ...]] = []
+    for i, row in enumerate(rows):
+        out = tuple(row[p] if b is None else objs[b.offset][i] for p, b in picks)
+        marker = tuple(
+            _row_marker(v, entity=b is not None) for v, (_p, b) in zip(out, picks, strict=True)
+        )
+        if marker not in seen:
+            seen.add(marker)
+            out_rows.append(out)
+    if len(picks) == 1 and picks[0][1] is not None:
+        return object_result(out_keys, iter([r[0] for r in out_rows]), bare_scalars=True)
+    return object_result(out_keys, iter(out_rows))
+
+
+def _row_marker(value: object, *, entity: bool) -> object:
+    """What tells two result rows apart: objects by identity, values by value."""
+    if entity:
+        return id(value)
+    try:
+        hash(value)
+    except TypeError:
+        return id(value)
+    return value
 
 
 def execute(

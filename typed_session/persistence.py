@@ -19,10 +19,10 @@ is cleaned up by the transaction's rollback, which restores the session from its
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never, final
 
-from sqlalchemy import Column, bindparam, delete, insert, update
+from sqlalchemy import Column, Update, bindparam, delete, insert, update
 from sqlalchemy.exc import SAWarning
 
 from typed_session._typing import Identity
@@ -324,6 +324,9 @@ def _rowcount_matches(conn: Connection, expected: int, matched: int) -> bool:
 
 def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
     mapper = step.mapper
+    if mapper.version_key is not None:
+        _update_versioned(conn, step, outcome)
+        return
     table = mapper.table
     groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
     pk_keys = mapper.pk_keys
@@ -373,6 +376,9 @@ def _update(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
 def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
     mapper = step.mapper
     table = mapper.table
+    if mapper.version_key is not None:
+        _delete_versioned(conn, step, outcome)
+        return
     if mapper.single_pk:
         name = mapper.pk_param_names[0]
         params = [{name: s.identity} for s in step.states]
@@ -388,3 +394,198 @@ def _delete(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
             stacklevel=4,
         )
     outcome.deleted.extend(step.states)
+
+
+# -- versioned rows: one statement each, so that a row count names the stale object ------
+
+
+def _expected_version(
+    state: InstanceState[Any], d: dict[str, Any], key: str, takes_over: InstanceState[Any] | None
+) -> object:
+    """The version the row must still have: as loaded (a version the user assigned is new)."""
+    if takes_over is not None:  # a row switch: the row is the deleted object's
+        old = takes_over.obj()
+        return None if old is None else old.__dict__.get(key)
+    committed = state.committed
+    if committed is not None and key in committed:
+        return committed[key]
+    return d.get(key)
+
+
+def _check_version(
+    conn: Connection,
+    verb: str,
+    table_name: str,
+    matched: int,
+    state: InstanceState[Any],
+    expected: object,
+) -> None:
+    """Raise ``StaleDataError`` unless the versioned statement matched its one row."""
+    if matched == 1:
+        return
+    if not conn.dialect.supports_sane_rowcount:
+        warnings.warn(
+            f"Dialect {conn.dialect.name} does not support updated rowcount - versioning "
+            "cannot be verified.",
+            SAWarning,
+            stacklevel=5,
+        )
+        return
+    obj = state.obj()
+    raise StaleDataError(
+        f"{verb} statement on table {table_name!r} expected to {verb.lower()} 1 row(s); "
+        f"{matched} were matched. {describe(obj)} expected version {expected!r} of its row, "
+        "which another transaction has changed or deleted since it was loaded: nothing of "
+        "this flush was written. Roll back, then reload the object and apply the change again",
+        instance=obj,
+        expected_version=expected,
+    )
+
+
+def _note_update(
+    outcome: FlushOutcome,
+    mapper: Mapper[Any],
+    state: InstanceState[Any],
+    changes: dict[str, object],
+    where: Identity,
+    takes_over: InstanceState[Any] | None,
+) -> None:
+    """Record one row's UPDATE in the outcome, as ``_update`` does in its loop."""
+    if takes_over is not None:
+        outcome.switched.append((state, takes_over))
+        return
+    outcome.updated.append(state)
+    stale = mapper.onupdate_keys.difference(changes)
+    if stale:
+        outcome.expire[state] = stale
+    if not changes.keys().isdisjoint(mapper.pk_keys):
+        outcome.rekeyed[state] = (where, mapper.identity_changed(where, changes))
+
+
+def _update_versioned(conn: Connection, step: UpdateRows, outcome: FlushOutcome) -> None:
+    """UPDATE ... WHERE key AND version = the expected one, SET the next version."""
+    mapper = step.mapper
+    table = mapper.table
+    key = mapper.version_key
+    assert key is not None
+    generator = mapper.version_generator
+    checked = mapper.columns[key].column == bindparam("version_0")
+    statements: dict[tuple[str, ...], Update] = {}
+    for state, d, changes, where, takes_over in step.rows:
+        expected = _expected_version(state, d, key, takes_over)
+        values = dict(changes)
+        # the next version, unless the user assigned one; a row switch continues the
+        # deleted object's versions (the new object's first version is not its row's)
+        if generator is not None and (key not in values or takes_over is not None):
+            values[key] = generator(expected)  # type: ignore[arg-type]  # an int, as mapped
+        _note_update(outcome, mapper, state, changes, where, takes_over)
+        if generator is None:  # the database sets it: load it again
+            outcome.expire[state] = outcome.expire.get(state, frozenset()) | {key}
+        if not values:
+            continue
+        names = tuple(sorted(values))
+        stmt = statements.get(names)
+        if stmt is None:
+            stmt = statements[names] = (
+                update(table)
+                .where(*mapper.pk_where, checked)
+                .values({mapper.columns[k].column: bindparam(f"v_{k}") for k in names})
+            )
+        params = mapper.pk_params(where)
+        params["version_0"] = expected
+        for k, v in values.items():
+            params[f"v_{k}"] = v
+        result = conn.execute(stmt, params)
+        _check_version(conn, "UPDATE", table.name, result.rowcount, state, expected)
+        if generator is not None:
+            d[key] = values[key]
+
+
+def _delete_versioned(conn: Connection, step: DeleteRows, outcome: FlushOutcome) -> None:
+    """DELETE ... WHERE key AND version = the expected one, row by row."""
+    mapper = step.mapper
+    key = mapper.version_key
+    assert key is not None
+    stmt = delete(mapper.table).where(
+        *mapper.pk_where, mapper.columns[key].column == bindparam("version_0")
+    )
+    for state in step.states:
+        obj = state.obj()
+        expected = None if obj is None else _expected_version(state, obj.__dict__, key, None)
+        assert state.identity is not None
+        params = mapper.pk_params(state.identity)
+        params["version_0"] = expected
+        result = conn.execute(stmt, params)
+        _check_version(conn, "DELETE", mapper.table.name, result.rowcount, state, expected)
+    outcome.deleted.extend(step.states)
+
+
+# -- bulk operations (planned by ``typed_session.bulk``: no objects, no outcome) ---------
+
+
+def bulk_insert(
+    conn: Connection,
+    mapper: Mapper[Any],
+    rows: Sequence[Mapping[str, Any]],
+    fetch: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """INSERT rows that all hold the same keys, in one ``executemany``.
+
+    Args:
+        conn: the connection.
+        mapper: the rows' mapper.
+        rows: the values by attribute key (the keys are the table's column keys).
+        fetch: attribute keys to send back per row (generated keys, server defaults):
+            through RETURNING in row order where the backend has it, else one INSERT
+            per row (what the database does not send back is left out).
+
+    Returns:
+        For each row, the fetched values by key (empty without ``fetch``).
+    """
+    table = mapper.table
+    if not fetch:
+        conn.execute(insert(table), rows)
+        return []
+    columns = [mapper.columns[k].column for k in fetch]
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        stmt = insert(table).returning(*columns, sort_by_parameter_order=True)
+        return [dict(zip(fetch, row, strict=True)) for row in conn.execute(stmt, rows)]
+    out: list[dict[str, Any]] = []
+    one = insert(table).return_defaults(*columns)
+    for row in rows:
+        result = conn.execute(one, row)
+        got: dict[str, Any] = {}
+        pk_values = result.inserted_primary_key or ()
+        for attr, value in zip(mapper.primary_key, pk_values, strict=False):
+            if attr.key in fetch and value is not None:
+                got[attr.key] = value
+        defaults = result.returned_defaults
+        if defaults is not None:
+            got.update((k, v) for k, v in defaults._mapping.items() if k in fetch)
+        out.append(got)
+    return out
+
+
+def bulk_update(conn: Connection, mapper: Mapper[Any], params: list[dict[str, Any]]) -> None:
+    """UPDATE rows by primary key in one ``executemany``; every row sets the same columns.
+
+    Each parameter set holds the primary key under ``mapper.pk_param_names`` (the WHERE)
+    and the new values under their attribute keys (the SET, which Core derives from them);
+    for a versioned entity, the version the row must have under ``version_0``.
+
+    Raises:
+        StaleDataError: if the row count says some rows were not there.
+    """
+    table = mapper.table
+    stmt = update(table).where(*mapper.pk_where)
+    key = mapper.version_key
+    if key is not None:  # each parameter set holds the version it expects, as version_0
+        stmt = stmt.where(mapper.columns[key].column == bindparam("version_0"))
+    result = conn.execute(stmt, params)
+    if not _rowcount_matches(conn, len(params), result.rowcount):
+        raise StaleDataError(
+            f"UPDATE statement on table {table.name!r} expected to update {len(params)} "
+            f"row(s); {result.rowcount} were matched. Some rows do not exist (deleted, or "
+            "their keys changed) or another writer changed their version first: the whole "
+            "bulk operation was rolled back"
+        )

@@ -25,15 +25,17 @@ Load = Callable[[InstanceState[Any]], None]
 
 
 def load_expired_keys(objects: lifecycle.SessionObjects, load: Load) -> None:
-    """Load the objects to update or delete whose primary key is expired.
+    """Load the objects to update or delete whose primary key (or version) is expired.
 
     Raises:
         ObjectDeletedError: if one's row is gone.
     """
     for state in [*objects.deleted, *objects.identity_map.modified]:
         expired = state.expired
-        if expired and not expired.isdisjoint(state.mapper.pk_keys):
-            load(state)
+        if expired and (
+            not expired.isdisjoint(state.mapper.pk_keys) or state.mapper.version_key in expired
+        ):
+            load(state)  # an expired version too: the WHERE checks it
         elif expired and state in objects.deleted and state.mapper.relationship_keys:
             load(state)  # its foreign keys order the deletes of a self-referential table
 

@@ -38,6 +38,7 @@ from typing_extensions import Unpack
 from typed_session import cascade, dependency, lifecycle, loaders, loading, prepare
 from typed_session._typing import IdentityToken
 from typed_session.binds import BindMap, BindResolver
+from typed_session.bulk import BulkMethods
 from typed_session.config import SessionConfig, SessionOptions, validate_options
 from typed_session.events import SessionEvents, session_events
 from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, describe
@@ -81,7 +82,9 @@ _AUTOFLUSH_DETAIL = (
 )
 
 
-class Session(StatementMethods, RefreshMethods, TransactionViews, ObjectViews, Generic[BindT]):
+class Session(
+    StatementMethods, RefreshMethods, BulkMethods, TransactionViews, ObjectViews, Generic[BindT]
+):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
     Args:
@@ -626,6 +629,8 @@ class Session(StatementMethods, RefreshMethods, TransactionViews, ObjectViews, G
         self._autoflush()
         conn = self.connection(clause=statement)
         options = loaders.eager_options(statement)
+        if options:
+            statement = loaders.add_joins(statement)
 
         def eager(mapper: Mapper[Any], objs: list[Any]) -> None:
             if options or mapper.relationship_keys:

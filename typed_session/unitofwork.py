@@ -341,6 +341,9 @@ def plan_flush(
             for key in deps.forced[state]:
                 changes[key] = d.get(key)
         if changes:
+            check = state.mapper.check_values
+            if check is not None:
+                check(obj, d, changes)
             works[state.mapper, state.identity_token].updates.append(
                 make_update((state, d, changes, ident, None))
             )
@@ -392,11 +395,13 @@ def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
 def _check_insertable(
     state: InstanceState[Any], obj: object, d: dict[str, Any], supplied: set[str] | None
 ) -> None:
-    """Refuse, before any SQL, a pending object with a required value missing.
+    """Refuse, before any SQL, a pending object with a required value missing (or invalid).
 
     ``supplied`` are the foreign keys a parent inserted in the same flush fills in.
     """
     mapper = state.mapper
+    if mapper.check_values is not None:
+        mapper.check_values(obj, d, mapper.column_keys)
     for key in mapper.required_keys:
         if key in d and not (d[key] is None and key in mapper.pk_keys):
             continue

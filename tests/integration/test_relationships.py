@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, select, update
+from sqlalchemy.exc import InvalidRequestError
 
 from tests.conftest import SQLCapture
 from tests.integration.conftest import SessionFactory
@@ -19,6 +20,7 @@ from tests.integration.helpers import db_count, db_rows, lifecycle, recreate_tab
 from typed_session import (
     DetachedInstanceError,
     FlushError,
+    LoaderOption,
     Mapped,
     ObjectState,
     Registry,
@@ -27,6 +29,8 @@ from typed_session import (
     entity,
     inspect_entity,
     instance_state,
+    join_on,
+    joinedload,
     raiseload,
     relationship,
     selectinload,
@@ -415,26 +419,31 @@ def test_selectinload_is_a_fixed_number_of_queries(
         assert names == [[f"c{i}{j}" for j in range(3)] for i in range(5)]
 
 
-def test_nested_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+def grandchildren_loaded_with(
+    sessions: SessionFactory, capture: SQLCapture, n: int, option: LoaderOption[Node]
+) -> list[tuple[str, list[str]]]:
+    """A root with ``n`` children of one child each, read back with ``option``."""
     session = sessions()
     session.add(
         Node(
             name="r",
-            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(3)],
+            children=[Node(name=f"n{i}", children=[Node(name=f"n{i}x")]) for i in range(n)],
         )
     )
     session.commit()
     session.close()
     with sessions() as fresh:
         capture.clear()
-        roots = fresh.scalars(
-            select(Node)
-            .where(Node.parent_id.is_(None))
-            .options(selectinload(Node.children).selectinload(Node.children))
-        ).all()
-        tree = [(n.name, [g.name for g in n.children]) for r in roots for n in r.children]
-        assert len(capture.matching("SELECT")) == 3
-        assert tree == [(f"n{i}", [f"n{i}x"]) for i in range(3)]
+        roots = fresh.scalars(select(Node).where(Node.parent_id.is_(None)).options(option)).all()
+        return [(c.name, [g.name for g in c.children]) for r in roots for c in r.children]
+
+
+def test_nested_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+    tree = grandchildren_loaded_with(
+        sessions, capture, 3, selectinload(Node.children).selectinload(Node.children)
+    )
+    assert len(capture.matching("SELECT")) == 3
+    assert tree == [(f"n{i}", [f"n{i}x"]) for i in range(3)]
 
 
 def test_raiseload_refuses_lazy_io(sessions: SessionFactory) -> None:
@@ -768,3 +777,90 @@ def test_lazy_strategies_selectin_raise_and_noload(
         fresh.expire(lone)
         with pytest.raises(Exception, match=r"'Track\.album' is not available due to lazy="):
             _ = lone.album
+
+
+# -- joinedload -----------------------------------------------------------------------------
+
+
+def test_joinedload_of_a_many_to_one_is_one_query(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    family(session, 3)
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        kids = fresh.scalars(
+            select(Child).options(joinedload(Child.parent)).order_by(Child.id)
+        ).all()
+        assert [k.name for k in kids] == ["kid0", "kid1", "kid2"]
+        assert {k.parent.name for k in kids if k.parent is not None} == {"mum"}
+        assert len(capture.matching("SELECT")) == 1
+        assert "LEFT OUTER JOIN" in capture.matching("SELECT")[0].sql
+
+
+def test_joinedload_of_a_collection_returns_each_parent_once(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    for i in range(3):
+        session.add(Parent(name=f"p{i}", children=[Child(name=f"c{i}{j}") for j in range(2)]))
+    session.add(Parent(name="childless"))
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        parents = fresh.scalars(
+            select(Parent).options(joinedload(Parent.children)).order_by(Parent.id)
+        ).all()
+        assert [p.name for p in parents] == ["p0", "p1", "p2", "childless"]
+        assert [[c.name for c in p.children] for p in parents] == [
+            ["c00", "c01"],
+            ["c10", "c11"],
+            ["c20", "c21"],
+            [],
+        ]
+        assert len(capture.matching("SELECT")) == 1
+        rows = fresh.execute(
+            select(Parent, Parent.name).options(joinedload(Parent.children)).order_by(Parent.id)
+        ).all()
+        assert [(p.name, n) for p, n in rows] == [(f"p{i}", f"p{i}") for i in range(3)] + [
+            ("childless", "childless")
+        ]
+
+
+def test_nested_joinedload_then_selectinload(sessions: SessionFactory, capture: SQLCapture) -> None:
+    tree = grandchildren_loaded_with(
+        sessions, capture, 2, joinedload(Node.children).selectinload(Node.children)
+    )
+    assert sorted(tree) == [("n0", ["n0x"]), ("n1", ["n1x"])]
+    assert len(capture.matching("SELECT")) == 2
+
+
+def test_joinedload_of_a_collection_under_limit_is_refused(session: Session[Engine]) -> None:
+    with pytest.raises(InvalidRequestError, match=r"use selectinload\(\) for it"):
+        session.scalars(select(Parent).options(joinedload(Parent.children)).limit(2)).all()
+
+
+def test_joinedload_of_a_many_to_many(sessions: SessionFactory, capture: SQLCapture) -> None:
+    session = sessions()
+    session.add(Post(title="p", tags=[Tag(name="a"), Tag(name="b")]))
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        (post,) = fresh.scalars(select(Post).options(joinedload(Post.tags))).all()
+        assert sorted(t.name for t in post.tags) == ["a", "b"]
+        assert len(capture.matching("SELECT")) == 1
+
+
+def test_join_on_a_relationship_whose_tables_reference_each_other(
+    session: Session[Engine],
+) -> None:
+    team = Team(players=[Player(name="ann"), Player(name="bob")])
+    session.add(team)
+    session.commit()
+    names = session.scalars(
+        select(Player.name).select_from(Team).join(Player, join_on(Team.players))
+    ).all()
+    assert sorted(names) == ["ann", "bob"]

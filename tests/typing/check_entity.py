@@ -76,3 +76,24 @@ def rejected(u: User) -> None:
     User("x")  # type: ignore[call-arg]
     Point(1, 2, "p")  # type: ignore[call-arg]
     Point(1, "2")  # type: ignore[arg-type]
+
+
+def by_tens(version: int | None) -> int:
+    return (version or 0) + 10
+
+
+@entity(reg, table="tc_versioned", version_column="version", version_generator=by_tens)
+class Versioned:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    version: Mapped[int] = column(init=False)
+
+
+def versioned() -> None:
+    assert_type(Versioned().version, int)
+    Versioned(version=1)  # type: ignore[call-arg]  # init=False: the session sets it
+
+
+@entity(reg, table="tc_bad_generator", version_column="v", version_generator=str)  # type: ignore[arg-type]  # makes no int
+class BadGenerator:
+    id: Mapped[int] = column(primary_key=True)
+    v: Mapped[int] = column(init=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_type
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import ColumnElement, Engine, Select, select
 
 from typed_session import (
     LoaderOption,
@@ -13,6 +13,8 @@ from typed_session import (
     Session,
     column,
     entity,
+    join_on,
+    joinedload,
     raiseload,
     relationship,
     selectinload,
@@ -68,6 +70,11 @@ def options(session: Session[Engine]) -> None:
     assert_type(option.selectinload(Child.grandchildren), LoaderOption[Grandchild])
     assert_type(selectinload(Child.parent), LoaderOption[Parent])
     assert_type(raiseload(Parent.tags), LoaderOption[Tag])
+    assert_type(joinedload(Child.parent), LoaderOption[Parent])
+    assert_type(
+        joinedload(Parent.children).selectinload(Child.grandchildren), LoaderOption[Grandchild]
+    )
+    assert_type(join_on(Parent.children), ColumnElement[bool])
     statement = select(Parent).options(option).join(Parent.children)
     assert_type(statement, Select[Parent])
     for p in session.scalars(statement):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     UpdateBase,
@@ -32,6 +33,7 @@ from typed_session._core import (
     StatementOption,
     annotate,
     annotations_of,
+    has_limit,
     object_result,
     raw_columns,
     returning_columns,
@@ -499,6 +501,23 @@ def test_a_statement_option_clones_as_its_own_class() -> None:
     clone = marker._clone()
     assert type(clone) is _Marker
     assert clone is not marker
+
+
+# -- 9. GenerativeSelect._limit_clause / _offset_clause ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        (select(things), False),
+        (select(things).limit(5), True),
+        (select(things).offset(2), True),
+        (select(things).order_by(things.c.id).limit(1).offset(1), True),
+        (select(things).where(things.c.id > 1), False),
+    ],
+)
+def test_has_limit(statement: Select[Any], expected: bool) -> None:
+    assert has_limit(statement) is expected
 
 
 # -- locks_rows (GenerativeSelect._for_update_arg) -----------------------------------------

@@ -7,7 +7,7 @@ primary key) are built here once, so that Core's compiled cache serves them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
@@ -126,6 +126,7 @@ class Mapper(Generic[_T]):
         "attribute_keys",
         "attributes",
         "by_column",
+        "check_values",
         "class_",
         "column_key_set",
         "column_keys",
@@ -147,6 +148,8 @@ class Mapper(Generic[_T]):
         "select_statement",
         "single_pk",
         "table",
+        "version_generator",
+        "version_key",
     )
 
     def __init__(
@@ -215,6 +218,13 @@ class Mapper(Generic[_T]):
         self.get_statement: Select[*tuple[object, ...]] = self.select_statement.where(
             *self.pk_where
         )
+        #: the version column's attribute (``@entity(..., version_column=)``) and what makes
+        #: the next version from the last (None: the database does); set by the decorator
+        self.version_key: str | None = None
+        self.version_generator: Callable[[int | None], int] | None = None
+        #: checks the values a flush writes (object, its ``__dict__``, the keys written);
+        #: set by ``@entity(..., validate=True)``, else None
+        self.check_values: Callable[[object, Mapping[str, Any], Iterable[str]], None] | None = None
 
     def __repr__(self) -> str:
         return f"Mapper({self.class_.__name__} -> {self.table.name})"

@@ -7,14 +7,17 @@ a decorator function but not to a decorator method (python/mypy#16527), so
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import inspect
+import types
 import typing
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, final
+from typing import Any, Literal, TypeVar, final
 
 import sqlalchemy as sa
 from sqlalchemy import Column, ForeignKey, MetaData, Table
@@ -25,6 +28,7 @@ from sqlalchemy.types import TypeEngine
 from typing_extensions import dataclass_transform
 
 from typed_session.instrumentation import MappedAttribute, install
+from typed_session.validation import install_validation
 
 from .fields import (
     MISSING,
@@ -82,8 +86,10 @@ def any_relationships() -> bool:
 class Registry:
     """The set of entities that share one ``MetaData``, and the class -> ``Mapper`` lookup."""
 
-    def __init__(self, metadata: MetaData | None = None) -> None:
+    def __init__(self, metadata: MetaData | None = None, *, validate: bool = False) -> None:
         self.metadata: MetaData = MetaData() if metadata is None else metadata
+        #: the default of ``@entity(..., validate=)`` for this registry's entities
+        self.validate: bool = validate
         self._mappers: dict[type[Any], Mapper[Any]] = {}
 
     @property
@@ -226,7 +232,9 @@ def _type_hints(
             continue
         holder = type(base.__name__, (), {"__annotations__": own, "__module__": base.__module__})
         try:
-            hints.update(typing.get_type_hints(holder, localns={**names, **vars(base)}))
+            hints.update(
+                typing.get_type_hints(holder, localns={**names, **vars(base)}, include_extras=True)
+            )
         except NameError as err:
             raise ArgumentError(
                 f"the annotations of {cls.__name__} name something undefined ({err}); define "
@@ -321,10 +329,20 @@ def _type_name(tp: object) -> str:
     return repr(tp).replace("typing.", "")
 
 
+def _strip_annotated(tp: object) -> object:
+    """``Annotated[X, ...]`` -> ``X``, in a union's members too (the metadata is pydantic's)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return _strip_annotated(typing.get_args(tp)[0])
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.Union[tuple(_strip_annotated(a) for a in typing.get_args(tp))]  # noqa: UP007 -- built from a runtime tuple
+    return tp
+
+
 def _build_column(
     cls: type[Any], key: str, inner: object, spec: ColumnSpec, *, table_column: Column[Any] | None
 ) -> Column[Any]:
-    python_type, optional = unwrap_optional(inner)
+    python_type, optional = unwrap_optional(_strip_annotated(inner))
     if table_column is not None:
         if table_column.nullable and not optional:
             raise ArgumentError(
@@ -372,6 +390,9 @@ def entity(
     table: str | Table | None = None,
     kw_only: bool = True,
     init: bool = True,
+    validate: bool | None = None,
+    version_column: str | None = None,
+    version_generator: Callable[[int | None], int] | Literal[False] | None = None,
 ) -> Callable[[type[_E]], type[_E]]:
     """Map an annotated class onto a table, as a class decorator: ``@entity(reg, table="users")``.
 
@@ -387,13 +408,27 @@ def entity(
             one of its column keys).
         kw_only: whether the constructor's parameters are keyword-only.
         init: whether to generate ``__init__``.
+        validate: check values against their annotations with pydantic, on
+            construction, assignment and flush (``typed_session.validation``); default:
+            the registry's ``validate``.
+        version_column: the attribute (a ``Mapped[int]`` declared ``column(init=False)``)
+            that holds the row's version, for optimistic concurrency: set on INSERT,
+            incremented by every UPDATE, and checked in the WHERE of UPDATE and DELETE,
+            so that a row another writer changed first raises ``StaleDataError``.
+        version_generator: makes the next version from the last (``None`` on INSERT);
+            default ``(v or 0) + 1``. ``False``: the database sets it (a server default
+            and a trigger); it is loaded again after each UPDATE.
 
     Returns:
         The decorator.
     """
 
     def decorate(cls: type[_E]) -> type[_E]:
-        return _map_class(cls, registry, table, kw_only=kw_only, init=init)
+        checked = registry.validate if validate is None else validate
+        version = (version_column, version_generator)
+        return _map_class(
+            cls, registry, table, kw_only=kw_only, init=init, validate=checked, version=version
+        )
 
     return decorate
 
@@ -417,8 +452,64 @@ def mixin(cls: type[_E], /) -> type[_E]:
     return cls
 
 
+def _next_version(version: int | None) -> int:
+    """The default version generator: 1, 2, 3, ..."""
+    return (version or 0) + 1
+
+
+def _version_attribute(
+    cls: type[Any],
+    attributes: dict[str, ColumnAttribute],
+    key: str,
+    generator: Callable[[int | None], int] | Literal[False] | None,
+) -> tuple[ColumnAttribute, Callable[[int | None], int] | Literal[False]]:
+    """Check the version column's attribute; give it its first version as a default.
+
+    Raises:
+        ArgumentError: naming what the attribute must be, and how to declare it.
+    """
+    attr = attributes.get(key)
+    if attr is None:
+        raise ArgumentError(
+            f"@entity({cls.__name__}, version_column={key!r}): {cls.__name__} has no mapped "
+            f"attribute {key!r} (its attributes: {list(attributes)}); name the Mapped[int] "
+            "attribute that holds the version"
+        )
+    if _strip_annotated(attr.python_type) is not int:
+        raise ArgumentError(
+            f"{cls.__name__}.{key} is the version column, so it must be annotated "
+            f"Mapped[int], not Mapped[{_type_name(attr.python_type)}]: the session compares "
+            "and increments it"
+        )
+    if attr.init or attr.column.primary_key:
+        raise ArgumentError(
+            f"{cls.__name__}.{key} is the version column: declare it column(init=False) "
+            "(and not part of the primary key), since the session sets it: the first "
+            "version on INSERT, the next on every UPDATE"
+        )
+    if generator is False:
+        if attr.column.server_default is None:
+            raise ArgumentError(
+                f"{cls.__name__}.{key} is a server-side version (version_generator=False): "
+                "give it column(server_default=...) for the first version, and have the "
+                "database change it on every UPDATE (a trigger)"
+            )
+        return attr, False
+    make = _next_version if generator is None else generator
+    if attr.default is MISSING and attr.default_factory is None:
+        attr = dataclasses.replace(attr, default_factory=functools.partial(make, None))
+    return attr, make
+
+
 def _map_class(
-    cls: type[_E], registry: Registry, table: str | Table | None, *, kw_only: bool, init: bool
+    cls: type[_E],
+    registry: Registry,
+    table: str | Table | None,
+    *,
+    kw_only: bool,
+    init: bool,
+    validate: bool,
+    version: tuple[str | None, Callable[[int | None], int] | Literal[False] | None] = (None, None),
 ) -> type[_E]:
     if MAPPER_ATTR in cls.__dict__:
         raise ArgumentError(f"class {cls.__name__} is already mapped")
@@ -471,6 +562,19 @@ def _map_class(
             spec=raw,
         )
         init_fields.append(attributes[key])
+    version_key, generator = version
+    if version_key is not None:
+        attributes[version_key], generator = _version_attribute(
+            cls, attributes, version_key, generator
+        )
+        init_fields = [
+            attributes.get(f.key, f) if isinstance(f, ColumnAttribute) else f for f in init_fields
+        ]
+    elif generator is not None:
+        raise ArgumentError(
+            f"@entity({cls.__name__}): version_generator= needs version_column=, the "
+            "Mapped[int] attribute that holds the version"
+        )
     if existing is None:
         name = table if isinstance(table, str) else cls.__name__.lower()
         if name in registry.metadata.tables:
@@ -489,8 +593,12 @@ def _map_class(
         if attributes_by_col.column is c
     }
     mapper = Mapper(cls, mapped_table, ordered, registry, tuple(relationship_fields))
+    mapper.version_key = version_key
+    mapper.version_generator = generator or None
     # the constructor takes attributes in annotation order, as the type checkers see it
     install(cls, mapper, init_fields, init=init)
+    if validate:
+        mapper.check_values = install_validation(cls, mapper).check_for_flush
     setattr(cls, MAPPER_ATTR, mapper)
     registry._register(mapper)
     return cls

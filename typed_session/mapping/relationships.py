@@ -177,7 +177,11 @@ class Relationship:
             self.secondary_pairs = _pairs(target.table, self.secondary, chosen, where)
         else:
             self.direction, self.sync_pairs = _direction(parent, target, shape, spec, where)
-        self.order_by: tuple[Any, ...] = spec.order_by or ()
+        # a lambda (a class defined further down) is called now: every class exists
+        self.order_by: tuple[Any, ...] = tuple(
+            c() if callable(c) and not hasattr(c, "__clause_element__") else c
+            for c in spec.order_by or ()
+        )
         self.passive_deletes: bool = spec.passive_deletes
         self.passive_updates: bool = spec.passive_updates
         self.post_update: bool = spec.post_update
