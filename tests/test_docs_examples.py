@@ -22,6 +22,7 @@ PAGES = [
     "validation.md",
     "bulk.md",
     "versioning.md",
+    "objects.md",
     "binds.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)

@@ -11,19 +11,20 @@ whose state is what the database holds, so a transient or modified object is ref
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import InvalidRequestError
 
 from typed_session import lifecycle
 from typed_session.collections import loaded_collection
+from typed_session.exc import StaleDataError, describe
 from typed_session.identity import IdentityMap
 from typed_session.mapping.mapper import Mapper, mapper_of_instance
 from typed_session.related import hooks_for
 from typed_session.state import instance_state
 
-__all__ = ["merge_into"]
+__all__ = ["MergeMethods", "merge_into"]
 
 _O = TypeVar("_O")
 
@@ -65,6 +66,8 @@ def merge_into(
         merged = None if existing is None else existing.obj()
         if merged is None and load:
             merged = get(mapper, ident)
+    if merged is not None and mapper.version_key is not None:
+        _check_version(mapper.version_key, instance, merged)
     fresh = merged is None
     if merged is None:
         merged = mapper.class_.__new__(mapper.class_)
@@ -133,6 +136,26 @@ def _merge_relationships(
                 merged.__dict__[rel.key] = target
 
 
+def _check_version(key: str, given: object, merged: object) -> None:
+    """Refuse to merge a versioned object whose version is not the row's.
+
+    Raises:
+        StaleDataError: naming both versions; an unset version skips the check.
+    """
+    mine = given.__dict__.get(key)
+    if mine is None:
+        return
+    current = getattr(merged, key)
+    if mine != current:
+        raise StaleDataError(
+            f"Version id '{mine}' on merged state {describe(given)} does not match existing "
+            f"version '{current}'. Leave the version attribute unset when merging to skip "
+            "the version check, or reload the object and apply the changes again",
+            instance=given,
+            expected_version=mine,
+        )
+
+
 def _check_mergeable_without_load(transient: bool, modified: bool) -> None:  # noqa: FBT001
     if transient:
         raise InvalidRequestError(
@@ -145,3 +168,53 @@ def _check_mergeable_without_load(transient: bool, modified: bool) -> None:  # n
             "merge() with load=False option does not support objects marked as 'dirty'.  "
             "flush() all changes on mapped instances before merging with load=False."
         )
+
+
+class MergeMethods:
+    """``merge`` and ``merge_all``, as the session offers them (a base of ``Session``)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        _identity_map: IdentityMap
+        _transaction: object | None
+
+        def _autobegin(self) -> object: ...
+
+        def get(self, entity: type[_O], ident: object, /) -> _O | None:
+            """The session's ``get``."""
+
+        def add(self, instance: object) -> None:
+            """The session's ``add``."""
+
+    def merge(self, instance: _O, *, load: bool = True) -> _O:
+        """Copy an object's state into this session's object of the same identity.
+
+        That object is found in the identity map, else loaded (``load=True``), else made
+        new; the given object is not attached. Relationships cascading ``merge`` are
+        merged too. Returns the session's object, of the given object's type.
+
+        Raises:
+            InvalidRequestError: with ``load=False``, for a transient or modified object.
+        """
+        return self.merge_all([instance], load=load)[0]
+
+    def merge_all(self, instances: Iterable[_O], *, load: bool = True) -> list[_O]:
+        """``merge`` each object (shared objects merged once); the session's copies, in order."""
+        if self._transaction is None:
+            self._autobegin()
+        memo: dict[int, object] = {}
+        return [
+            merge_into(
+                obj,
+                identity_map=self._identity_map,
+                get=self._merge_get,
+                add=self.add,
+                load=load,
+                memo=memo,
+            )
+            for obj in instances
+        ]
+
+    def _merge_get(self, mapper: Mapper[Any], ident: Any) -> object | None:
+        return self.get(mapper.class_, ident)

@@ -45,7 +45,7 @@ from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, 
 from typed_session.identity import IdentityMap
 from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
-from typed_session.merge import merge_into
+from typed_session.merge import MergeMethods
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
 from typed_session.query import Query
@@ -83,7 +83,13 @@ _AUTOFLUSH_DETAIL = (
 
 
 class Session(
-    StatementMethods, RefreshMethods, BulkMethods, TransactionViews, ObjectViews, Generic[BindT]
+    StatementMethods,
+    RefreshMethods,
+    MergeMethods,
+    BulkMethods,
+    TransactionViews,
+    ObjectViews,
+    Generic[BindT],
 ):
     """A unit of work over one bind: tracks objects, flushes their changes, commits.
 
@@ -486,46 +492,6 @@ class Session(
                 rstate = instance_state(related)
                 if rstate.identity is not None and not rstate.deleted:
                     self.delete(related)
-
-    def merge(self, instance: _O, *, load: bool = True) -> _O:
-        """Copy an object's state into this session's object of the same identity.
-
-        That object is found in the identity map, else loaded (``load=True``), else made
-        new; the given object is not attached. Relationships cascading ``merge`` are
-        merged too. Returns the session's object, of the given object's type.
-
-        Raises:
-            InvalidRequestError: with ``load=False``, for a transient or modified object.
-        """
-        if self._transaction is None:
-            self._autobegin()
-        return merge_into(
-            instance,
-            identity_map=self._identity_map,
-            get=self._merge_get,
-            add=self.add,
-            load=load,
-        )
-
-    def _merge_get(self, mapper: Mapper[Any], ident: Any) -> object | None:
-        return self.get(mapper.class_, ident)
-
-    def merge_all(self, instances: Iterable[_O], *, load: bool = True) -> list[_O]:
-        """``merge`` each object (shared objects merged once); the session's copies, in order."""
-        memo: dict[int, object] = {}
-        if self._transaction is None:
-            self._autobegin()
-        return [
-            merge_into(
-                obj,
-                identity_map=self._identity_map,
-                get=self._merge_get,
-                add=self.add,
-                load=load,
-                memo=memo,
-            )
-            for obj in instances
-        ]
 
     def delete_all(self, instances: Iterable[object]) -> None:
         """``delete`` each object."""

@@ -354,3 +354,19 @@ def test_bulk_save_objects_checks_and_advances_the_version(
     detached.balance = 30
     with pytest.raises(StaleDataError):
         session.bulk_save_objects([detached])
+
+
+def test_merge_of_a_stale_version_is_refused(sessions: SessionFactory) -> None:
+    with sessions() as s:
+        account = Account(owner="ann", balance=1)
+        s.add(account)
+        s.commit()
+        account_id = account.id
+    stale = Account(owner="ann", balance=5)
+    stale.id = account_id
+    stale.version = 7  # not the row's version
+    with sessions() as s:
+        with pytest.raises(StaleDataError, match=r"Version id '7' on merged state .* '1'"):
+            s.merge(stale)
+        stale.version = 1
+        assert s.merge(stale).balance == 5
