@@ -4,8 +4,9 @@
 # Usage:
 #   scripts/check.sh [PYTEST_ARGS...]   run every step; extra args go to pytest
 #   scripts/check.sh --services-only    only make sure PostgreSQL and MariaDB are up
-#                                       (and PostgreSQL allows two-phase commit),
-#                                       whether or not CI=true
+#                                       (and PostgreSQL allows two-phase commit, and has
+#                                       a streaming replica on port 5433 for the read-replica
+#                                       tests: scripts/replica.sh), whether or not CI=true
 set -euo pipefail
 
 cd "$(dirname "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")")"
@@ -117,6 +118,9 @@ ensure_services() {
     local failed=0
     if ! ensure_postgresql; then
         echo "ERROR: PostgreSQL is unreachable at $PG_HOST:$PG_PORT" >&2
+        failed=1
+    elif ! bash scripts/replica.sh; then
+        echo "ERROR: the PostgreSQL read replica on port 5433 could not be set up" >&2
         failed=1
     fi
     if ! ensure_mariadb; then

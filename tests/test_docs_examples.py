@@ -24,6 +24,7 @@ PAGES = [
     "versioning.md",
     "objects.md",
     "async.md",
+    "binds.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

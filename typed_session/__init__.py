@@ -46,8 +46,13 @@ from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
 from typed_session.query import Query as Query
+from typed_session.replicas import ReplicaSession as ReplicaSession
 from typed_session.session import Session as Session
 from typed_session.session import close_all_sessions as close_all_sessions
+from typed_session.sharding import IdentityChooser as IdentityChooser
+from typed_session.sharding import QueryChooser as QueryChooser
+from typed_session.sharding import ShardChooser as ShardChooser
+from typed_session.sharding import ShardedSession as ShardedSession
 from typed_session.state import InstanceState as InstanceState
 from typed_session.state import ObjectState as ObjectState
 from typed_session.state import instance_state as instance_state
@@ -65,6 +70,7 @@ __all__ = [
     "DetachedInstanceError",
     "FlushError",
     "Hook",
+    "IdentityChooser",
     "IdentityKey",
     "IdentityMap",
     "InstanceState",
@@ -77,8 +83,10 @@ __all__ = [
     "ObjectState",
     "ObjectStateError",
     "Query",
+    "QueryChooser",
     "Registry",
     "Relationship",
+    "ReplicaSession",
     "Session",
     "SessionClass",
     "SessionConfig",
@@ -86,6 +94,8 @@ __all__ = [
     "SessionEvents",
     "SessionOptions",
     "SessionTransaction",
+    "ShardChooser",
+    "ShardedSession",
     "Snapshot",
     "StaleDataError",
     "TransactionState",

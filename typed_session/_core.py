@@ -1,7 +1,7 @@
 """Every private SQLAlchemy Core name typed_session touches, behind one small function each.
 
 Core's public API covers almost all the package needs. The things it does not offer
-publicly (ten), and each is used here and nowhere else, with a contract test
+publicly (eleven), and each is used here and nowhere else, with a contract test
 (``tests/unit/test_core_contract.py``), so that a Core upgrade that changes one of them
 breaks in one place and says which:
 
@@ -21,10 +21,12 @@ breaks in one place and says which:
    relationship loader options are read back from it), and ``ExecutableOption``, the
    base class those options must have, leaves its ``_clone`` unannotated (typed here);
 9. ``GenerativeSelect._limit_clause`` / ``_offset_clause`` say whether a SELECT has a
-   LIMIT or OFFSET (a joined collection cannot be loaded under one).
+   LIMIT or OFFSET (a joined collection cannot be loaded under one);
 10. ``sqlalchemy.util.concurrency`` (an internal module): ``greenlet_spawn`` runs sync code
     in a greenlet whose Core I/O awaits the asyncio driver, ``await_`` is that await, and
-    ``in_greenlet`` tells whether the code runs in such a greenlet (``AsyncSession``).
+    ``in_greenlet`` tells whether the code runs in such a greenlet (``AsyncSession``);
+11. ``GenerativeSelect._for_update_arg`` says whether a SELECT locks rows (``FOR UPDATE``),
+    which a read replica cannot do.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "greenlet_spawn",
     "has_limit",
     "in_greenlet",
+    "locks_rows",
     "object_result",
     "raw_columns",
     "returning_columns",
@@ -152,3 +155,8 @@ def await_(awaitable: Awaitable[_T]) -> _T:
 def in_greenlet() -> bool:
     """Whether the calling code runs under ``greenlet_spawn`` (so Core I/O can await)."""
     return concurrency.in_greenlet()
+
+
+def locks_rows(statement: object) -> bool:
+    """Whether a SELECT asks for row locks (``with_for_update()``)."""
+    return isinstance(statement, Select) and statement._for_update_arg is not None

@@ -12,11 +12,12 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypedDict
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError
 
 from typed_session.binds import BindResolver
 from typed_session.exc import SessionConfigError
 
-__all__ = ["SessionConfig", "SessionOptions", "validate_options"]
+__all__ = ["SessionConfig", "SessionOptions", "refuse_bind_options", "validate_options"]
 
 
 JoinTransactionMode: TypeAlias = Literal[
@@ -124,3 +125,14 @@ def validate_options(
             for e in err.errors()
         )
         raise SessionConfigError(f"{owner}() got a bad option value: {problems}") from None
+
+
+def refuse_bind_options(owner: str, options: SessionOptions, why: str) -> None:
+    """Refuse ``binds=`` and ``bind_resolver=`` for a session that routes by itself.
+
+    Raises:
+        ArgumentError: naming the option, with ``why``.
+    """
+    for name in ("binds", "bind_resolver"):
+        if options.get(name) is not None:
+            raise ArgumentError(f"{owner}() takes no {name}=: {why}")

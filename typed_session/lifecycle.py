@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, final
 
 from sqlalchemy.exc import InvalidRequestError, SAWarning
 
-from typed_session._typing import MISSING, Identity
+from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.events import Hook, SessionEvents, session_events
 from typed_session.exc import describe
 from typed_session.state import STATE_ATTR, InstanceState, RelatedChange
@@ -61,6 +61,7 @@ __all__ = [
     "to_deleted",
     "to_detached_from_transient",
     "to_pending",
+    "to_shard",
     "to_transient",
     "unexpire",
 ]
@@ -377,6 +378,11 @@ def to_pending(objects: SessionObjects, state: _State, obj: object) -> None:
         _fire(hook, objects, (state,))
 
 
+def to_shard(state: _State, token: IdentityToken) -> None:
+    """A pending object is given the identity token of the shard its row goes to."""
+    state.identity_token = token
+
+
 def attach_detached(objects: SessionObjects, state: _State, obj: object) -> None:
     """Detached -> persistent: index the object under its identity again.
 
@@ -466,6 +472,7 @@ def to_transient(objects: SessionObjects | None, state: _State) -> None:
             _fire(hook, objects, (state,))
     state.identity_map = None
     state.identity = None
+    state.identity_token = None
     state.deleted = False
     state.expired = None
     mark_clean(state)
@@ -506,12 +513,12 @@ def after_flush(
     _rekey(imap, {state: new for state, (_old, new) in outcome.rekeyed.items()})
     for state, (old, _new) in outcome.rekeyed.items():
         records.rekeyed.setdefault(state, old)
-    tables: dict[Any, dict[Identity, _State]] = {}
+    tables: dict[tuple[Any, IdentityToken], dict[Identity, _State]] = {}
     for state, ident in zip(inserted, outcome.identities, strict=True):
-        mapper = state.mapper
-        table = tables.get(mapper)
+        where = (state.mapper, state.identity_token)
+        table = tables.get(where)
         if table is None:
-            table = tables[mapper] = imap.table_for(mapper)
+            table = tables[where] = imap.table_for(*where)
         state.identity = ident
         stale = table.get(ident)
         table[ident] = state
@@ -657,6 +664,7 @@ def restore_snapshot(
     for state in [*inserted, *objects.new]:
         _unlink(objects, state)
         state.identity = None
+        state.identity_token = None  # a shard is chosen again at the next flush
         mark_clean(state)
     # a re-keyed state whose row was inserted in the boundary stays transient
     _rekey(imap, {s: old for s, old in records.rekeyed.items() if s not in inserted})

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
-from typed_session._typing import Identity
+from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 from typed_session.lifecycle import mark_loaded
 from typed_session.mapping.mapper import ENTITY_ANNOTATION, Mapper
@@ -194,6 +194,7 @@ def load_instances(
     rows: Iterable[Sequence[Any]],
     *,
     refresh: bool = False,
+    token: IdentityToken = None,
 ) -> list[Any]:
     """Turn rows into objects of one entity through the identity map (``None`` for NULL keys).
 
@@ -204,12 +205,13 @@ def load_instances(
         refresh: the rows are newer than what objects already in the map hold (an
             UPDATE's RETURNING): their values replace those the objects have not changed
             themselves. Otherwise only expired attributes are filled.
+        token: the identity token of the shard the rows come from.
     """
     mapper = block.mapper
     cls = mapper.class_
     new = object.__new__
     keys = mapper.load_keys
-    table = imap.table_for(mapper)
+    table = imap.table_for(mapper, token)
     lookup = table.get
     make_ref = weakref.ref
     make_state = InstanceState
@@ -244,7 +246,7 @@ def load_instances(
             d.update(zip(keys, [row[offset + p] for p in block.positions]))  # noqa: B905
         # born persistent: the one state record made with its lifecycle fields filled in,
         # positionally (identity, token, map), because this line runs once per row
-        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, None, imap)
+        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, token, imap)
         append(obj)
         added += 1
     imap.note_added(added)
@@ -290,6 +292,7 @@ def _resolve(
     refresh: bool,
     after_load: AfterLoad | None = None,
     yield_per: int | None = None,
+    token: IdentityToken = None,
 ) -> Result[Any]:
     """A result whose entity blocks are replaced by objects (see ``load_instances``).
 
@@ -299,7 +302,9 @@ def _resolve(
     """
     blocks, width = found
     if any(b.joined is not None for b in blocks):
-        return _resolve_joined(imap, blocks, width, result, refresh=refresh, after_load=after_load)
+        return _resolve_joined(
+            imap, blocks, width, result, refresh=refresh, after_load=after_load, token=token
+        )
     if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
         # one entity and nothing else: the result holds the bare objects, which Core's
         # scalars() yields as they are. Rows are pulled one by one, each freed at once:
@@ -312,10 +317,12 @@ def _resolve(
             objects = (
                 obj
                 for rows in batches
-                for obj in _loaded(imap, block, rows, refresh=refresh, after_load=after_load)
+                for obj in _loaded(
+                    imap, block, rows, refresh=refresh, after_load=after_load, token=token
+                )
             )
             return object_result(name, objects, bare_scalars=True)
-        objs = _loaded(imap, block, result, refresh=refresh, after_load=after_load)
+        objs = _loaded(imap, block, result, refresh=refresh, after_load=after_load, token=token)
         return object_result(name, iter(objs), bare_scalars=True)
     keys = list(result.keys())
     out_keys: list[str] = []
@@ -328,12 +335,15 @@ def _resolve(
         out: Iterator[tuple[Any, ...]] = (
             row
             for rows in result.partitions(yield_per)
-            for row in _with_objects(imap, found, rows, refresh=refresh, after_load=after_load)
+            for row in _with_objects(
+                imap, found, rows, refresh=refresh, after_load=after_load, token=token
+            )
         )
         return object_result(out_keys, out)
     rows = result.all()
     return object_result(
-        out_keys, iter(_with_objects(imap, found, rows, refresh=refresh, after_load=after_load))
+        out_keys,
+        iter(_with_objects(imap, found, rows, refresh=refresh, after_load=after_load, token=token)),
     )
 
 
@@ -344,8 +354,9 @@ def _loaded(
     *,
     refresh: bool,
     after_load: AfterLoad | None,
+    token: IdentityToken = None,
 ) -> list[Any]:
-    objs = load_instances(imap, block, rows, refresh=refresh)
+    objs = load_instances(imap, block, rows, refresh=refresh, token=token)
     if after_load is not None:
         after_load(block.mapper, objs)
     return objs
@@ -358,12 +369,13 @@ def _with_objects(
     *,
     refresh: bool,
     after_load: AfterLoad | None,
+    token: IdentityToken = None,
 ) -> list[tuple[Any, ...]]:
     """Rows whose entity blocks are replaced by the objects they load, each one column."""
     blocks, width = found
     columns: list[list[Any]] = [list(r) for r in rows]
     replaced: dict[int, tuple[EntityColumns, list[Any]]] = {
-        b.offset: (b, load_instances(imap, b, rows, refresh=refresh)) for b in blocks
+        b.offset: (b, load_instances(imap, b, rows, refresh=refresh, token=token)) for b in blocks
     }
     if after_load is not None:
         for block, objs in replaced.values():
@@ -399,6 +411,7 @@ def _resolve_joined(
     *,
     refresh: bool,
     after_load: AfterLoad | None,
+    token: IdentityToken = None,
 ) -> Result[Any]:
     """A result with ``joinedload`` columns: they fill relationships and are then dropped.
 
@@ -407,7 +420,7 @@ def _resolve_joined(
     """
     rows = result.all()
     keys = list(result.keys())
-    objs = {b.offset: load_instances(imap, b, rows, refresh=refresh) for b in blocks}
+    objs = {b.offset: load_instances(imap, b, rows, refresh=refresh, token=token) for b in blocks}
     by_step = {b.joined: b for b in blocks if b.joined is not None}
     for block in blocks:
         step = block.joined
@@ -476,8 +489,12 @@ def execute(
     execution_options: ExecutionOptions = None,
     *,
     after_load: AfterLoad | None = None,
+    token: IdentityToken = None,
 ) -> Result[Any]:
     """Run a statement; the entities it returns come back through the identity map.
+
+    ``token`` is the identity token of the shard ``connection`` reaches: the objects
+    loaded are indexed under it.
 
     Raises:
         InvalidRequestError: before any SQL, if its entities cannot be lined up with
@@ -495,6 +512,7 @@ def execute(
         refresh=isinstance(statement, Update),
         after_load=after_load,
         yield_per=yield_per_of(statement, execution_options),
+        token=token,
     )
 
 
@@ -561,12 +579,16 @@ def get_by_identity(
     mapper: Mapper[_O],
     identity: Identity,
     for_update: ForUpdate = None,
+    token: IdentityToken = None,
 ) -> _O | None:
-    """Load the object with this identity from the database, through the identity map."""
+    """Load the object with this identity from the database, through the identity map.
+
+    ``token`` is the identity token of the shard ``connection`` reaches.
+    """
     row = _row_by_identity(connection, mapper, identity, for_update)
     if row is None:
         return None
-    objs: list[_O] = load_instances(imap, whole_row(mapper), (row,))
+    objs: list[_O] = load_instances(imap, whole_row(mapper), (row,), token=token)
     return objs[0]
 
 

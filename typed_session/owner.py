@@ -83,7 +83,8 @@ class SessionOwner:
                 raise refused
         loading.require_identity(state)  # before an autoflush: no SQL for a pending object
         session._autoflush()
-        loading.load_expired(state, session.connection(state.mapper.class_))
+        bind = session._bind_for(state.mapper, state.identity_token)
+        loading.load_expired(state, session.connection(bind=bind))
 
     def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
         """Autoflush, then lazy-load a relationship of the state's object (``StateOwner``)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from typed_session import cascade, lifecycle, loaders, loading
+from typed_session._typing import IdentityToken
 from typed_session.exc import ObjectDeletedError, ObjectStateError, describe
 from typed_session.loading import ForUpdate
 from typed_session.state import InstanceState, instance_state
@@ -37,7 +38,9 @@ class RefreshMethods:
 
         def _autoflush(self) -> None: ...
 
-        def _connection_for_mapper(self, mapper: Mapper[Any]) -> Connection: ...
+        def _connection_for_mapper(
+            self, mapper: Mapper[Any], token: IdentityToken = None
+        ) -> Connection: ...
 
         def expunge(self, instance: object) -> None:
             """Remove an object from the session (the session's)."""
@@ -134,7 +137,7 @@ class RefreshMethods:
         try:
             loading.require_identity(state)
             self._autoflush()  # the others' changes
-            connection = self._connection_for_mapper(state.mapper)
+            connection = self._connection_for_mapper(state.mapper, state.identity_token)
             loading.load_expired(state, connection, with_for_update)
         except ObjectDeletedError as gone:
             raise ObjectDeletedError(

@@ -36,6 +36,7 @@ from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import Unpack
 
 from typed_session import cascade, dependency, lifecycle, loaders, loading, prepare
+from typed_session._typing import IdentityToken
 from typed_session.binds import BindMap, BindResolver
 from typed_session.bulk import BulkMethods
 from typed_session.config import SessionConfig, SessionOptions, validate_options
@@ -328,7 +329,7 @@ class Session(
         """The bind the statements of an entity class and/or a statement run on.
 
         1. The ``bind_resolver`` given to the session, if it names one.
-        2. The bind map: the entity's class, then each class of its MRO.
+        2. The bind map: the entity's class (else each the statement uses), then its MRO.
         3. The bind map: the entity's table, else each table the statement uses (FROMs,
            joins, the target of INSERT, UPDATE or DELETE).
         4. The session's own bind.
@@ -376,7 +377,7 @@ class Session(
     def _records(self) -> lifecycle.TransactionRecords:
         return self._autobegin().records
 
-    def _bind_for(self, mapper: Mapper[Any]) -> Engine | Connection:
+    def _bind_for(self, mapper: Mapper[Any], token: IdentityToken = None, /) -> Engine | Connection:
         return self.get_bind(mapper.class_)
 
     # -- the objects ------------------------------------------------------------------------
@@ -531,6 +532,7 @@ class Session(
         *,
         populate_existing: bool = False,
         with_for_update: ForUpdate = None,
+        identity_token: IdentityToken = None,
     ) -> _O | None:
         """The object of ``entity`` with primary key ``ident``: from the identity map, else SQL.
 
@@ -538,6 +540,7 @@ class Session(
         of attribute names to values. With ``populate_existing`` or ``with_for_update``
         the row is always selected (``FOR UPDATE`` where the backend has it) and an
         object already in the session takes its values, its unflushed changes dropped.
+        ``identity_token`` names the shard the row lives in (``ShardedSession``).
 
         Raises:
             UnmappedClassError: if ``entity`` is not an entity class.
@@ -548,10 +551,13 @@ class Session(
             mapper = _MAPPERS[entity] = mapper_of(entity)
         if not mapper.single_pk or type(ident) in _COMPOSITE_IDENT_TYPES:
             ident = mapper.normalize_identity(ident)
-        table = self._default_tables.get(mapper)
-        state = None if table is None else table.get(ident)
         if populate_existing or with_for_update:
-            return self._get_fresh(mapper, ident, state, with_for_update)
+            return self._get_fresh(mapper, ident, with_for_update, identity_token)
+        if identity_token is None:
+            table = self._default_tables.get(mapper)
+        else:
+            table = self._identity_map.table_for(mapper, identity_token)
+        state = None if table is None else table.get(ident)
         if state is not None:
             obj: _O | None = state.obj()
             if obj is not None:
@@ -560,19 +566,20 @@ class Session(
                     return obj  # the hot path: loaded, in the identity map
                 if not lifecycle.fully_expired(state):
                     return obj  # only some attributes expired: no SQL
-                found = self._get_from_database(mapper, ident)
+                found = self._get_from_database(mapper, ident, None, identity_token)
                 if found is None:  # a fully expired object whose row is gone
                     lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
                 return found
-        return self._get_from_database(mapper, ident)
+        return self._get_from_database(mapper, ident, None, identity_token)
 
     def _get_fresh(
-        self, mapper: Mapper[_O], ident: Hashable, state: InstanceState[_O] | None, lock: ForUpdate
+        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate, token: IdentityToken
     ) -> _O | None:
+        state = self._identity_map.lookup(mapper, ident, token)
         obj = None if state is None else state.obj()
         if state is not None and obj is not None:
             lifecycle.expire(state, obj.__dict__)  # its values come from the row now
-        found = self._get_from_database(mapper, ident, lock)
+        found = self._get_from_database(mapper, ident, lock, token)
         if found is None and state is not None and obj is not None:
             lifecycle.to_deleted(self._objects, self._autobegin().records, [state])
         return found
@@ -599,15 +606,17 @@ class Session(
             conn, self._identity_map, statement, params, execution_options, after_load=eager
         )
 
-    def _connection_for_mapper(self, mapper: Mapper[Any]) -> Connection:
-        return self.connection(mapper.class_)
+    def _connection_for_mapper(
+        self, mapper: Mapper[Any], token: IdentityToken = None
+    ) -> Connection:
+        return self.connection(bind=self._bind_for(mapper, token))
 
     def _get_from_database(
-        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate = None
+        self, mapper: Mapper[_O], ident: Hashable, lock: ForUpdate, token: IdentityToken
     ) -> _O | None:
         self._autoflush()
-        conn = self.connection(mapper.class_)
-        return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock)
+        conn = self._connection_for_mapper(mapper, token)
+        return loading.get_by_identity(conn, self._identity_map, mapper, ident, lock, token)
 
     def get_one(self, entity: type[_O], ident: object, /) -> _O:
         """Like ``get``, but raise instead of returning ``None``.

@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, select
+from sqlalchemy import Engine, Table, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.sql import Executable
 
 from tests.conftest import SQLCapture
@@ -69,3 +70,18 @@ def set_clause_columns(update_sql: str) -> list[str]:
     match = re.search(r"\bSET\s+(.*?)\s+WHERE\b", update_sql, re.IGNORECASE | re.DOTALL)
     assert match is not None, update_sql
     return [part.split("=")[0].strip().strip('`"') for part in match.group(1).split(",")]
+
+
+def postgresql_database(url: str, name: str) -> str:
+    """The URL of database ``name`` on the PostgreSQL server of ``url``, created if missing."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, String, create_engine, select, text
-from sqlalchemy.engine import TwoPhaseTransaction, make_url
+from sqlalchemy import Engine, String, create_engine, select
+from sqlalchemy.engine import TwoPhaseTransaction
 
 from tests.conftest import reachable_server_url
-from tests.integration.helpers import db_rows, lifecycle
+from tests.integration.helpers import db_rows, lifecycle, postgresql_database
 from typed_session import Mapped, ObjectState, Registry, Session, column, entity
 
 users_reg = Registry()
@@ -37,21 +37,6 @@ class Order:
 SECOND_PG_DATABASE = "typed_session_second"
 
 
-def _second_postgresql(url: str) -> str:
-    """A second database on the PostgreSQL server, created if missing."""
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": SECOND_PG_DATABASE}
-            ).first()
-            if exists is None:
-                conn.execute(text(f"CREATE DATABASE {SECOND_PG_DATABASE}"))
-    finally:
-        admin.dispose()
-    return make_url(url).set(database=SECOND_PG_DATABASE).render_as_string(hide_password=False)
-
-
 PAIRS = ["sqlite+sqlite", "postgresql+postgresql", "postgresql+mariadb"]
 
 
@@ -63,7 +48,7 @@ def engines(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[En
             urls = (f"sqlite:///{tmp_path / 'users.db'}", f"sqlite:///{tmp_path / 'orders.db'}")
         case "postgresql+postgresql":
             first = reachable_server_url("postgresql")
-            urls = (first, _second_postgresql(first))
+            urls = (first, postgresql_database(first, SECOND_PG_DATABASE))
         case _:
             urls = (reachable_server_url("postgresql"), reachable_server_url("mariadb"))
     users_engine, orders_engine = create_engine(urls[0]), create_engine(urls[1])

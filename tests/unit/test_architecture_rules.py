@@ -47,7 +47,7 @@ DELEGATING_RECEIVERS = frozenset({"self", "session", "loading", "persistence"})
 #: Core names that start with an underscore but are documented public API (``Row``'s)
 PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t"})
 #: the session itself, and what is built on it: the package's exports, the object helpers,
-#: the session factory
+#: the session factory, the sharded and the replica sessions (subclasses)
 MODULES_ABOVE_THE_SESSION = frozenset(
     {
         "session.py",
@@ -58,6 +58,8 @@ MODULES_ABOVE_THE_SESSION = frozenset(
         "asyncio.py",
         "async_session.py",
         "async_factory.py",
+        "sharding.py",
+        "replicas.py",
     }
 )
 #: modules that may not name the session even for annotations (they talk to protocols)

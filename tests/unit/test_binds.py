@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
+    func,
     insert,
     select,
     update,
@@ -83,6 +84,19 @@ def test_step_2_the_class_then_its_mro() -> None:
     session = Session(A, binds={Audited: B})
     assert session.get_bind(User) is B  # bound through its base class
     assert session.get_bind(Order) is A
+
+
+def test_step_2_a_statement_finds_the_bind_of_the_entity_it_uses_through_its_mro() -> None:
+    session = Session(A, binds={Audited: B, inspect_entity(User).table: C})
+    assert session.get_bind(clause=select(User)) is B  # the class first, as SQLAlchemy
+    assert session.get_bind(clause=update(User).values(id=2)) is B
+    assert session.get_bind(clause=select(Order)) is A
+    assert Session(binds={Audited: B}).get_bind(clause=select(User).where(User.id == 1)) is B
+    # an entity inside a subquery (Query.count()) or a join is found by walking the statement
+    counted = select(func.count()).select_from(select(User).subquery())
+    assert session.get_bind(clause=counted) is B
+    joined = select(audit.c.id).join(User, audit.c.id == User.id)
+    assert session.get_bind(clause=joined) is B
 
 
 def test_step_3_the_entitys_table_then_the_statements_tables() -> None:

@@ -560,3 +560,16 @@ def test_outside_a_greenlet_in_greenlet_is_false_and_await_raises_missing_greenl
     assert asyncio.run(outside()) is False
     with pytest.raises(MissingGreenlet):
         await_(nothing())
+
+
+# -- locks_rows (GenerativeSelect._for_update_arg) -----------------------------------------
+
+
+def test_locks_rows_tells_a_select_for_update_apart() -> None:
+    from typed_session._core import locks_rows
+
+    assert locks_rows(select(things).with_for_update())
+    assert locks_rows(select(things).with_for_update(read=True, nowait=True))
+    assert not locks_rows(select(things))
+    assert not locks_rows(things.update())
+    assert not locks_rows("SELECT 1 FOR UPDATE")
