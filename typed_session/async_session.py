@@ -200,6 +200,10 @@ class AsyncSession(Generic[AsyncBindT]):
         """Remove an object from the session (``Session.expunge``)."""
         self.sync_session.expunge(instance)
 
+    def enable_relationship_loading(self, instance: object) -> None:
+        """Let an object without a row load relationships here (awaitable_attrs, run_sync)."""
+        self.sync_session.enable_relationship_loading(instance)
+
     def expunge_all(self) -> None:
         """Remove every object from the session (``Session.expunge_all``)."""
         self.sync_session.expunge_all()

@@ -137,6 +137,10 @@ class RelationshipAttribute:
         d = instance.__dict__
         state: InstanceState[Any] | None = d.get(STATE_ATTR)
         if state is None or state.identity is None:  # transient or pending: nothing yet
+            through = None if state is None else state.loads_through
+            loader = None if through is None else through.owner
+            if state is not None and loader is not None:  # enable_relationship_loading()
+                return loader.load_related(state, rel)  # by its foreign keys
             if rel.collection_class is None:
                 return None
             collection = d[self.key] = empty_collection(rel, instance)

@@ -48,6 +48,7 @@ __all__ = [
     "detach_all",
     "expire",
     "expire_all",
+    "load_relationships_through",
     "mark_clean",
     "mark_loaded",
     "mark_loaded_keys",
@@ -212,6 +213,11 @@ def set_has_parent(state: _State, relationship: Relationship, *, has_parent: boo
 def refuse_lazy(state: _State, keys: frozenset[str]) -> None:
     """Lazy loads of these relationships of the object raise (a ``raiseload()`` option)."""
     state.no_lazy = keys if state.no_lazy is None else state.no_lazy | keys
+
+
+def load_relationships_through(state: _State, identity_map: IdentityMap | None) -> None:
+    """An object without a row loads its relationships through this session's map."""
+    state.loads_through = identity_map
 
 
 def _mark_modified(state: _State, obj: object) -> None:

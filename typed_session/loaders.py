@@ -190,7 +190,8 @@ def lazy_load(
     """Load one object's relationship, store it in the object (no history) and return it."""
     obj = state.obj()
     assert obj is not None
-    imap = state.identity_map
+    imap = state.identity_map if state.identity is not None else state.loads_through
+    imap = imap or state.identity_map
     assert imap is not None
     d = obj.__dict__
     if rel.direction is Direction.MANY_TO_ONE:
@@ -198,7 +199,9 @@ def lazy_load(
         d[rel.key] = value
         return value
     statement, keys = _lazy_statement(rel)
-    params = {f"rel_{i}": d[k] for i, k in enumerate(keys)}
+    params = {f"rel_{i}": d.get(k) for i, k in enumerate(keys)}
+    if None in params.values():  # an object without its key yet: nothing can refer to it
+        return _store(rel, obj, [])
     objs = list(loading.execute(connection_for(rel.target), imap, statement, params).scalars())
     return _store(rel, obj, objs)
 

@@ -516,6 +516,25 @@ class Session(
                 if instance_state(related).identity_map is self._identity_map:
                     lifecycle.detach(self._objects, instance_state(related))
 
+    def enable_relationship_loading(self, instance: object) -> None:
+        """Let an object without a row load its relationships through this session.
+
+        The object is not added: its many-to-one relationships load by the foreign-key
+        values it holds (its collections by its key, if it has one), as they would on a
+        persistent object. The seed's tool for a transient object given its keys by hand.
+
+        Raises:
+            ObjectStateError: if the object has a row (it loads its relationships anyway).
+        """
+        state = instance_state(instance)
+        if state.identity is not None:
+            raise ObjectStateError(
+                instance,
+                f"{describe(instance)} has a row: it loads its relationships in the session "
+                "it is attached to; enable_relationship_loading() is for an object without one",
+            )
+        lifecycle.load_relationships_through(state, self._identity_map)
+
     def expunge_all(self) -> None:
         """Remove every object from the session."""
         tx = self._transaction

@@ -152,6 +152,8 @@ class InstanceState(Generic[_O]):
         parents: for each one-to-many relationship the object was appended to or
             removed from, whether it has a parent there now (orphans are found by it).
         no_lazy: relationship keys a ``raiseload()`` option refused lazy loads of.
+        loads_through: for an object without a row, the identity map of the session
+            that loads its relationships (``Session.enable_relationship_loading``).
     """
 
     mapper: Mapper[_O]
@@ -167,6 +169,7 @@ class InstanceState(Generic[_O]):
     related: dict[str, RelatedChange] | None = None
     parents: dict[Relationship, bool] | None = None
     no_lazy: frozenset[str] | None = None
+    loads_through: IdentityMap | None = None
 
     @property
     def owner(self) -> StateOwner | None:

@@ -23,6 +23,7 @@ from typed_session import (
     LoaderOption,
     Mapped,
     ObjectState,
+    ObjectStateError,
     Registry,
     Session,
     column,
@@ -864,3 +865,66 @@ def test_join_on_a_relationship_whose_tables_reference_each_other(
         select(Player.name).select_from(Team).join(Player, join_on(Team.players))
     ).all()
     assert sorted(names) == ["ann", "bob"]
+
+
+# -- enable_relationship_loading, passive_deletes --------------------------------------------
+
+
+def test_enable_relationship_loading_loads_by_the_foreign_key(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    owner = Owner(pets=[Pet(name="rex")])
+    session.add(owner)
+    session.commit()
+    owner_id = owner.id
+    stray = Pet(name="tom")
+    stray.owner_id = owner_id  # a key set by hand: the relationship is not set
+    assert [stray.owner] == [None]  # transient: nothing loads
+    session.enable_relationship_loading(stray)
+    loaded = stray.owner
+    assert loaded is not None
+    assert loaded.id == owner_id
+    assert stray not in session
+    with pytest.raises(ObjectStateError, match="enable_relationship_loading"):
+        session.enable_relationship_loading(owner)
+
+
+@entity(reg, table="rel_folder")
+class Folder:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    files: Mapped[list[File]] = relationship(
+        default_factory=list, back_populates="folder", passive_deletes=True
+    )
+
+
+files = Table(
+    "rel_file",
+    reg.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("folder_id", Integer, ForeignKey("rel_folder.id", ondelete="CASCADE"), nullable=False),
+)
+
+
+@entity(reg, table=files)
+class File:
+    id: Mapped[int] = column(init=False)
+    folder_id: Mapped[int] = column(init=False)
+    folder: Mapped[Folder | None] = relationship(default=None, back_populates="files")
+
+
+def test_passive_deletes_leave_the_children_to_on_delete_cascade(
+    engine: Engine, sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    session.add(Folder(files=[File(), File()]))
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        folder = fresh.scalars(select(Folder)).one()
+        capture.clear()
+        fresh.delete(folder)
+        fresh.commit()
+        assert capture.matching("SELECT") == []  # the files were not loaded
+        assert len(capture.matching("DELETE")) == 1
+    assert db_count(engine, File) == 0
