@@ -178,10 +178,19 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
     # in one executemany (so generated keys land where SQLAlchemy puts them)
     batch: list[InsertRow] = []
     batch_keys: tuple[str, ...] | None = None
+    # the other common case: every attribute set but a generated single-column key
+    generated = pk_keys[0] if mapper.single_pk else None
+    but_key = tuple([k for k in keys if k != generated])
+    but_key_set = frozenset(but_key)
     for row in step.rows:
         _state, d = row
-        # the common case without a Python loop: every attribute set (a C-level check)
-        present = keys if d.keys() >= all_keys else tuple([k for k in keys if k in d])
+        # the common cases without a Python loop (C-level set checks)
+        if d.keys() >= all_keys:
+            present = keys
+        elif generated is not None and generated not in d and d.keys() >= but_key_set:
+            present = but_key
+        else:
+            present = tuple([k for k in keys if k in d])
         for k in pk_keys:
             if k in d and d[k] is None:  # None for a key: let the database generate it
                 present = tuple([p for p in present if p != k])
