@@ -485,13 +485,16 @@ class Session(
             return  # a flushed DELETE is marked again, as the seed does
         if state.identity_map is not self._identity_map:
             lifecycle.attach_detached(self._objects, state, instance)
+        reached = (  # loaded before the mark: a load's autoflush must not DELETE it yet
+            list(cascade.cascade_iterator(instance, "delete", load=self._owner.load_related))
+            if state.mapper.relationship_keys
+            else ()
+        )
         self._deleted[state] = instance
-        if state.mapper.relationship_keys:
-            load = self._owner.load_related
-            for related in cascade.cascade_iterator(instance, "delete", load=load):
-                rstate = instance_state(related)
-                if rstate.identity is not None and not rstate.deleted:
-                    self.delete(related)
+        for related in reached:
+            rstate = instance_state(related)
+            if rstate.identity is not None and not rstate.deleted and rstate not in self._deleted:
+                self._deleted[rstate] = related
 
     def delete_all(self, instances: Iterable[object]) -> None:
         """``delete`` each object."""

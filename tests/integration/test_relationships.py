@@ -928,3 +928,26 @@ def test_passive_deletes_leave_the_children_to_on_delete_cascade(
         assert capture.matching("SELECT") == []  # the files were not loaded
         assert len(capture.matching("DELETE")) == 1
     assert db_count(engine, File) == 0
+
+
+def test_deleting_an_expired_parent_loads_its_children_before_marking_it(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    parent = family(session, 2)
+    session.expire_all()
+    session.add(Parent(name="pending"))  # the children's load autoflushes this INSERT
+    session.delete(parent)  # its DELETE must not be flushed by that autoflush
+    session.commit()
+    assert db_count(engine, Child) == 0
+    assert db_rows(engine, select(table_of(Parent).c.name)) == [("pending",)]
+
+
+def test_a_child_unset_from_an_unloaded_parent_is_an_orphan(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    parent = family(session, 1)
+    kid = parent.children[0]
+    session.commit()  # both expired: the parent's collection is not loaded
+    kid.parent = None
+    session.commit()
+    assert db_count(engine, Child) == 0
