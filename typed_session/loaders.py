@@ -262,6 +262,11 @@ def eager_options(statement: object) -> tuple[LoaderOption[Any], ...]:
     return tuple(o for o in statement_options(statement) if isinstance(o, LoaderOption))
 
 
+def eager_options_paths(statement: object) -> list[tuple[tuple[Relationship, Strategy], ...]]:
+    """The paths of a statement's loader options."""
+    return [o.path for o in eager_options(statement) if o.path]
+
+
 def eager_load(
     mapper: Mapper[Any],
     objs: Iterable[object],
@@ -292,7 +297,8 @@ def _apply(
             deeper.append(rest)
     if depth < 3:  # eager defaults of a self-referential tree stop, as join_depth does
         for rel in mapper.relationships.values():
-            if rel.lazy == "selectin" and rel not in steps:
+            # lazy="joined" that no join loaded (get(), a LIMIT) loads like selectin
+            if rel.lazy in ("selectin", "joined") and rel not in steps:
                 steps[rel] = ("selectin", [])
     for rel, (strategy, deeper) in steps.items():
         if strategy == "joined":  # loaded by the query itself; what follows it loads now
@@ -475,10 +481,19 @@ def add_joins(statement: Any) -> Any:
     if not isinstance(statement, Select):
         return statement
     paths = [o.path for o in eager_options(statement) if o.path and o.path[0][1] == "joined"]
-    if not paths:
-        return statement
     found = loading.entity_columns(statement)
     selected = {b.mapper for b in found[0]} if found is not None else set()
+    limited = has_limit(statement)
+    for mapper in selected:  # lazy="joined": joined unless an option says otherwise
+        for rel in mapper.relationships.values() if mapper.relationship_keys else ():
+            if (
+                rel.lazy == "joined"
+                and not (rel.uselist and limited)
+                and not any(p[0][0] is rel for p in eager_options_paths(statement))
+            ):
+                paths.append(((rel, "joined"),))
+    if not paths:
+        return statement
     made: dict[tuple[Relationship, ...], tuple[JoinedRelationship, Any]] = {}
     for path in paths:
         parent_step: JoinedRelationship | None = None

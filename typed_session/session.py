@@ -45,6 +45,7 @@ from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, 
 from typed_session.identity import IdentityMap
 from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.mapping.mapper import Mapper, mapper_of
+from typed_session.mapping.relationships import any_joined_defaults
 from typed_session.merge import MergeMethods
 from typed_session.owner import SessionOwner
 from typed_session.persistence import execute_plan
@@ -617,7 +618,7 @@ class Session(
         self._autoflush()
         conn = self.connection(clause=statement)
         options = loaders.eager_options(statement)
-        if options:
+        if options or any_joined_defaults():
             statement = loaders.add_joins(statement)
 
         def eager(mapper: Mapper[Any], objs: list[Any]) -> None:

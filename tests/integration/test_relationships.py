@@ -951,3 +951,34 @@ def test_a_child_unset_from_an_unloaded_parent_is_an_orphan(
     kid.parent = None
     session.commit()
     assert db_count(engine, Child) == 0
+
+
+@entity(reg, table="rel_menu")
+class Menu:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    dishes: Mapped[list[Dish]] = relationship(default_factory=list, lazy="joined")
+
+
+@entity(reg, table="rel_dish")
+class Dish:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    menu_id: Mapped[int | None] = column(foreign_key="rel_menu.id", default=None, init=False)
+
+
+def test_lazy_joined_joins_by_default_and_selects_in_under_limit(
+    sessions: SessionFactory, capture: SQLCapture
+) -> None:
+    session = sessions()
+    session.add_all([Menu(dishes=[Dish(), Dish()]) for _ in range(3)])
+    session.commit()
+    session.close()
+    with sessions() as fresh:
+        capture.clear()
+        menus = fresh.scalars(select(Menu).order_by(Menu.id)).all()
+        assert [len(m.dishes) for m in menus] == [2, 2, 2]
+        assert len(capture.matching("SELECT")) == 1
+    with sessions() as fresh:
+        capture.clear()
+        first_two = fresh.scalars(select(Menu).order_by(Menu.id).limit(2)).all()
+        assert [len(m.dishes) for m in first_two] == [2, 2]
+        assert len(capture.matching("SELECT")) == 2  # no join under LIMIT: one IN query

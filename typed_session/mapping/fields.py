@@ -219,7 +219,7 @@ def unwrap_optional(tp: object) -> tuple[object, bool]:
     return tp, False
 
 
-Lazy = Literal["select", "raise", "selectin", "noload"]
+Lazy = Literal["select", "raise", "selectin", "joined", "noload"]
 """How a relationship loads when no loader option says otherwise (``lazy=``)."""
 
 OtherSide = str | Callable[[], object]
@@ -305,8 +305,9 @@ def relationship(
             ``passive_updates`` (default True): a changed parent key reaches the
             children through ``ON UPDATE CASCADE``; False: the flush updates them.
             ``post_update``: break a cycle of rows with a second UPDATE. ``lazy``
-            (default ``"select"``): ``"raise"`` refuses lazy loading, ``"selectin"``
-            loads eagerly with every query, ``"noload"`` never loads (empty / None).
+            (default ``"select"``): ``"raise"`` refuses lazy loading, ``"selectin"`` /
+            ``"joined"`` load eagerly with every query (an IN query / a LEFT OUTER JOIN),
+            ``"noload"`` never loads (empty / None).
             ``init``, ``repr``, ``kw_only``: as for ``column()``.
 
     Returns:

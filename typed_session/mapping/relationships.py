@@ -30,7 +30,16 @@ if TYPE_CHECKING:
 
     from .mapper import Mapper
 
-__all__ = ["Cascade", "Direction", "Relationship", "parse_cascade"]
+__all__ = ["Cascade", "Direction", "Relationship", "any_joined_defaults", "parse_cascade"]
+
+#: relationships configured with ``lazy="joined"``: until there is one, no SELECT is
+#: looked at for joins it did not ask for
+_JOINED_DEFAULTS: list[Relationship] = []
+
+
+def any_joined_defaults() -> bool:
+    """Whether any relationship of any registry loads with ``lazy="joined"``."""
+    return bool(_JOINED_DEFAULTS)
 
 
 @final
@@ -186,11 +195,14 @@ class Relationship:
         self.passive_updates: bool = spec.passive_updates
         self.post_update: bool = spec.post_update
         self.lazy: Lazy = spec.lazy
-        if self.lazy not in ("select", "raise", "selectin", "noload"):
+        if self.lazy not in ("select", "raise", "selectin", "joined", "noload"):
             raise ArgumentError(
                 f"{where}: lazy={self.lazy!r} is not a loading strategy typed_session has; "
-                "use 'select' (on access), 'selectin' (with every query), 'raise' or 'noload'"
+                "use 'select' (on access), 'selectin' or 'joined' (with every query), "
+                "'raise' or 'noload'"
             )
+        if self.lazy == "joined":
+            _JOINED_DEFAULTS.append(self)
         self.back_populates: Relationship | None = None
         self._other_side = spec.back_populates
         self._key_pairs: tuple[tuple[str, str], ...] | None = None
