@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Generic, Protocol, TypeVar, cast, final, overload
+from typing import Protocol, TypeVar, cast, final, overload
 
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,9 +19,9 @@ from typing_extensions import Unpack
 
 from typed_session._typing import MISSING, Missing
 from typed_session.async_session import AsyncSession
-from typed_session.config import SessionConfig, SessionOptions, validate_options
-from typed_session.events import SessionEvents, session_events
+from typed_session.config import SessionOptions
 from typed_session.factory import overridden, reconfigured
+from typed_session.factory_base import FactoryBase
 
 __all__ = ["AsyncSessionClass", "AsyncSessionT", "async_sessionmaker"]
 
@@ -33,8 +33,6 @@ _B2 = TypeVar("_B2", bound=AsyncEngine | AsyncConnection)
 _B_contra = TypeVar("_B_contra", bound=AsyncEngine | AsyncConnection | None, contravariant=True)
 _S_co = TypeVar("_S_co", bound=AsyncSession, covariant=True)
 
-_FACTORY_PARAMETERS = ("bind", "class_")
-
 
 class AsyncSessionClass(Protocol[_B_contra, _S_co]):
     """What ``class_=`` accepts: ``AsyncSession`` or a subclass, called as it is."""
@@ -45,7 +43,7 @@ class AsyncSessionClass(Protocol[_B_contra, _S_co]):
 
 
 @final
-class async_sessionmaker(Generic[AsyncSessionT]):  # SQLAlchemy's name
+class async_sessionmaker(FactoryBase[AsyncSessionT, AsyncEngine | AsyncConnection]):
     """A factory of ``AsyncSession`` objects that share a bind, a class and options.
 
     ``factory = async_sessionmaker(async_engine, expire_on_commit=False)``, then
@@ -61,6 +59,8 @@ class async_sessionmaker(Generic[AsyncSessionT]):  # SQLAlchemy's name
         ArgumentError: a bind that is not an ``AsyncEngine`` or ``AsyncConnection``, or
             a ``class_`` that is not an ``AsyncSession`` class.
     """
+
+    factory_name = "async_sessionmaker"
 
     @overload
     def __init__(
@@ -93,34 +93,8 @@ class async_sessionmaker(Generic[AsyncSessionT]):  # SQLAlchemy's name
                 f"not {class_!r}"
             )
         # the overloads tie class_ to AsyncSessionT; this signature cannot say so
-        self._class = cast("type[AsyncSessionT]", class_)
-        self._bind = _checked_bind("async_sessionmaker", bind)
-        self._config = validate_options(
-            "async_sessionmaker", dict(options), parameters=_FACTORY_PARAMETERS
-        )
-        #: hooks whose listeners fire for every session this factory makes
-        self.events: SessionEvents = SessionEvents(session_events)
-
-    @property
-    def class_(self) -> type[AsyncSessionT]:
-        """The class of the sessions made."""
-        return self._class
-
-    @property
-    def bind(self) -> AsyncEngine | AsyncConnection | None:
-        """The bind of the sessions made, unless a call gives another."""
-        return self._bind
-
-    @property
-    def config(self) -> SessionConfig:
-        """The options of the sessions made (frozen; ``configure()`` replaces it)."""
-        return self._config
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self._config)
-        return (
-            f"async_sessionmaker(class_={self._class.__name__!r}, bind={self._bind!r}, {options})"
-        )
+        bind_checked = _checked_bind("async_sessionmaker", bind)
+        self._set_up(cast("type[AsyncSessionT]", class_), bind_checked, options)
 
     @overload
     def __call__(self, **overrides: Unpack[SessionOptions]) -> AsyncSessionT: ...

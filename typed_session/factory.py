@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Generic, Protocol, TypeVar, cast, final, overload
+from typing import Protocol, TypeVar, cast, final, overload
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
@@ -24,7 +24,7 @@ from typing_extensions import Unpack
 
 from typed_session._typing import MISSING, Missing
 from typed_session.config import SessionConfig, SessionOptions, validate_options
-from typed_session.events import SessionEvents, session_events
+from typed_session.factory_base import FactoryBase
 from typed_session.session import Session
 
 __all__ = ["SessionClass", "SessionT", "overridden", "reconfigured", "sessionmaker"]
@@ -41,8 +41,7 @@ _B2 = TypeVar("_B2", bound=Engine | Connection)
 _B_contra = TypeVar("_B_contra", bound=Engine | Connection | None, contravariant=True)
 _S_co = TypeVar("_S_co", bound=Session, covariant=True)
 
-#: the keyword parameters besides the session options, named in the messages
-_FACTORY_PARAMETERS = ("bind", "class_")
+#: the keyword parameters of a call besides the session options, named in the messages
 _CALL_PARAMETERS = ("bind",)
 
 
@@ -61,7 +60,7 @@ class SessionClass(Protocol[_B_contra, _S_co]):
 
 
 @final
-class sessionmaker(Generic[SessionT]):  # SQLAlchemy's name, lower case and all
+class sessionmaker(FactoryBase[SessionT, Engine | Connection]):  # SQLAlchemy's name, lower case
     """A factory of sessions that share a bind, a session class and options.
 
     ``factory = sessionmaker(engine, autoflush=False)``, then ``factory()`` for a
@@ -81,6 +80,8 @@ class sessionmaker(Generic[SessionT]):  # SQLAlchemy's name, lower case and all
     """
 
     # No class_: the sessions are Session[type of the bind].
+    factory_name = "sessionmaker"
+
     @overload
     def __init__(
         self: sessionmaker[Session[_B]], bind: _B, **options: Unpack[SessionOptions]
@@ -121,33 +122,7 @@ class sessionmaker(Generic[SessionT]):  # SQLAlchemy's name, lower case and all
                 "pass the subclass"
             )
         # the overloads tie class_ to SessionT; this signature cannot say so
-        self._class = cast("type[SessionT]", class_)
-        self._bind = _checked_bind("sessionmaker", bind)
-        self._config = validate_options(
-            "sessionmaker", dict(options), parameters=_FACTORY_PARAMETERS
-        )
-        #: hooks whose listeners fire for every session this factory makes (after the
-        #: global ``session_events``' and before each session's own)
-        self.events: SessionEvents = SessionEvents(session_events)
-
-    @property
-    def class_(self) -> type[SessionT]:
-        """The class of the sessions made: ``Session`` or the subclass given."""
-        return self._class
-
-    @property
-    def bind(self) -> Engine | Connection | None:
-        """The bind of the sessions made, unless a call gives another."""
-        return self._bind
-
-    @property
-    def config(self) -> SessionConfig:
-        """The options of the sessions made (frozen; ``configure()`` replaces it)."""
-        return self._config
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self._config)
-        return f"sessionmaker(class_={self._class.__name__!r}, bind={self._bind!r}, {options})"
+        self._set_up(cast("type[SessionT]", class_), _checked_bind("sessionmaker", bind), options)
 
     # -- making sessions --------------------------------------------------------------------
 
