@@ -16,6 +16,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = [
+    "index.md",
     "transactions.md",
     "events.md",
     "relationships.md",
