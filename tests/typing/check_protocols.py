@@ -24,11 +24,13 @@ from typed_session import (
     IdentityChooser,
     IdentityMap,
     QueryChooser,
+    ReplicaSession,
     Session,
     SessionEvents,
     SessionLike,
     SessionTransaction,
     ShardChooser,
+    ShardedSession,
     TransactionLike,
 )
 from typed_session.asyncio import AsyncSession, AsyncSessionTransaction
@@ -96,6 +98,14 @@ with engine.connect() as conn:
     as_connection: SessionLike[Connection] = on_connection
     # a session on a Connection is not what a library asking for an Engine wants
     rename_all(on_connection, "x")  # type: ignore[arg-type]
+
+
+def subclasses(sharded: ShardedSession, replicas: ReplicaSession) -> None:
+    """The sharded and the replica sessions are sessions to a library, too."""
+    rename_all(replicas, "x")  # a ReplicaSession is a Session[Engine]
+    any_bind(sharded)
+    rename_all(sharded, "x")  # type: ignore[arg-type]  # its bind may be a Connection
+
 
 # -- a wrong object is rejected --------------------------------------------------------------
 
