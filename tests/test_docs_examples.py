@@ -16,6 +16,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = [
+    "index.md",
     "transactions.md",
     "events.md",
     "relationships.md",
@@ -25,6 +26,7 @@ PAGES = [
     "objects.md",
     "async.md",
     "binds.md",
+    "protocols.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -1,11 +1,15 @@
 """typed_session: a strictly typed unit-of-work ORM session on SQLAlchemy Core.
 
-Stable for library authors: the exceptions (``typed_session.exc``), the records
-(``IdentityKey``, ``InstanceState``, ``ObjectState``, ``Snapshot``,
-``ConnectionBinding``, ``SessionConfig``) and the names exported here. Internal modules
-(``loading``, ``persistence``, ``unitofwork``, ``instrumentation``) may change.
+Stable for library authors: the protocols (``typed_session.protocols``: ``SessionLike``,
+``AsyncSessionLike``, ``TransactionLike``, ``AsyncTransactionLike``, ``BindResolver``,
+``ShardChooser``, ``IdentityChooser``, ``QueryChooser``, ``Hook``), the exceptions
+(``typed_session.exc``), the records (``IdentityKey``, ``InstanceState``, ``ObjectState``,
+``Snapshot``, ``ConnectionBinding``, ``SessionConfig``) and the names exported here.
+Internal modules (``loading``, ``persistence``, ``unitofwork``, ``instrumentation``) may
+change.
 """
 
+from typed_session.binds import BindResolver as BindResolver
 from typed_session.config import SessionConfig as SessionConfig
 from typed_session.config import SessionOptions as SessionOptions
 from typed_session.events import Hook as Hook
@@ -45,6 +49,10 @@ from typed_session.mapping.relationships import Relationship as Relationship
 from typed_session.objects import make_transient as make_transient
 from typed_session.objects import make_transient_to_detached as make_transient_to_detached
 from typed_session.objects import object_session as object_session
+from typed_session.protocols import AsyncSessionLike as AsyncSessionLike
+from typed_session.protocols import AsyncTransactionLike as AsyncTransactionLike
+from typed_session.protocols import SessionLike as SessionLike
+from typed_session.protocols import TransactionLike as TransactionLike
 from typed_session.query import Query as Query
 from typed_session.replicas import ReplicaSession as ReplicaSession
 from typed_session.session import Session as Session
@@ -65,6 +73,9 @@ from typed_session.validation import model_for as model_for
 from typed_session.validation import to_model as to_model
 
 __all__ = [
+    "AsyncSessionLike",
+    "AsyncTransactionLike",
+    "BindResolver",
     "ColumnAttribute",
     "ConnectionBinding",
     "DetachedInstanceError",
@@ -92,12 +103,14 @@ __all__ = [
     "SessionConfig",
     "SessionConfigError",
     "SessionEvents",
+    "SessionLike",
     "SessionOptions",
     "SessionTransaction",
     "ShardChooser",
     "ShardedSession",
     "Snapshot",
     "StaleDataError",
+    "TransactionLike",
     "TransactionState",
     "UnmappedClassError",
     "UnmappedInstanceError",

@@ -278,6 +278,11 @@ class AsyncSession(Generic[AsyncBindT]):
         return iter(self.sync_session)
 
     @property
+    def info(self) -> dict[Any, Any]:
+        """The sync session's ``info``: a dictionary of the application's own."""
+        return self.sync_session.info
+
+    @property
     def events(self) -> SessionEvents:
         """The event hooks; listeners run in the greenlet and receive the sync session."""
         return self.sync_session.events
