@@ -25,6 +25,7 @@ PAGES = [
     "objects.md",
     "async.md",
     "binds.md",
+    "migrations-alembic.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
