@@ -26,6 +26,7 @@ PAGES = [
     "async.md",
     "binds.md",
     "migrations-alembic.md",
+    "api-models.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
