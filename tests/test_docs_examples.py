@@ -27,6 +27,8 @@ PAGES = [
     "async.md",
     "binds.md",
     "protocols.md",
+    "migrations-alembic.md",
+    "api-models.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
