@@ -17,6 +17,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = [
     "index.md",
+    "getting-started.md",
     "transactions.md",
     "events.md",
     "relationships.md",
