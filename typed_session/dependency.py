@@ -353,12 +353,19 @@ def _null(ctx: _Context, rel: Relationship, child: _State, child_obj: object) ->
             raise FlushError(
                 f"Dependency rule tried to blank-out {what} column "
                 f"'{column.table.name}.{column.name}' on instance {describe(child_obj)}: it "
-                f"left {rel} and cannot be without a parent. Delete it too (cascade="
-                f"'all, delete-orphan' on {rel.back_populates or rel}, or session.delete()), "
-                "or give it another parent",
+                f"left {rel} and cannot be without a parent. Delete it too ({_orphan_advice(rel)}"
+                "session.delete()), or give it another parent",
                 instance=child_obj,
             )
     _copy(child, child_obj, cd, [(None, key) for _a, key in rel.key_pairs])
+
+
+def _orphan_advice(rel: Relationship) -> str:
+    """Where ``delete-orphan`` would go: the one-to-many side of the link, if it has one."""
+    one_to_many = rel if rel.direction is Direction.ONE_TO_MANY else rel.back_populates
+    if one_to_many is None or one_to_many.direction is not Direction.ONE_TO_MANY:
+        return ""
+    return f"cascade='all, delete-orphan' on {one_to_many}, or "
 
 
 def _associate(

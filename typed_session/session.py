@@ -486,16 +486,24 @@ class Session(
             return  # a flushed DELETE is marked again, as the seed does
         if state.identity_map is not self._identity_map:
             lifecycle.attach_detached(self._objects, state, instance)
-        reached = (  # loaded before the mark: a load's autoflush must not DELETE it yet
-            list(cascade.cascade_iterator(instance, "delete", load=self._owner.load_related))
-            if state.mapper.relationship_keys
-            else ()
-        )
+        # the cascade is followed before anything is marked: a load's autoflush must not
+        # DELETE this object yet, and an object reached in another session refuses all
+        reached = [
+            (rstate, related)
+            for related in (
+                cascade.cascade_iterator(instance, "delete", load=self._owner.load_related)
+                if state.mapper.relationship_keys
+                else ()
+            )
+            if (rstate := instance_state(related)).identity is not None and not rstate.deleted
+        ]
+        for rstate, related in reached:
+            self._attached_elsewhere(rstate, related)
         self._deleted[state] = instance
-        for related in reached:
-            rstate = instance_state(related)
-            if rstate.identity is not None and not rstate.deleted and rstate not in self._deleted:
-                self._deleted[rstate] = related
+        for rstate, related in reached:
+            if rstate.identity_map is not self._identity_map:
+                lifecycle.attach_detached(self._objects, rstate, related)
+            self._deleted.setdefault(rstate, related)
 
     def delete_all(self, instances: Iterable[object]) -> None:
         """``delete`` each object."""

@@ -308,8 +308,11 @@ def test_a_child_removed_from_a_not_null_key_without_orphan_cascade_is_refused(
     session.commit()
     book = author.books.pop()
     capture.clear()
-    with pytest.raises(FlushError, match=r"Dependency rule tried to blank-out NOT NULL column"):
+    with pytest.raises(
+        FlushError, match=r"Dependency rule tried to blank-out NOT NULL column"
+    ) as err:
         session.flush()
+    assert "cascade='all, delete-orphan' on Author.books" in str(err.value)
     assert capture.matching("UPDATE") == []
     assert book.author_id == author.id  # nothing was changed
     author.books.append(book)
@@ -982,3 +985,29 @@ def test_lazy_joined_joins_by_default_and_selects_in_under_limit(
         first_two = fresh.scalars(select(Menu).order_by(Menu.id).limit(2)).all()
         assert [len(m.dishes) for m in first_two] == [2, 2]
         assert len(capture.matching("SELECT")) == 2  # no join under LIMIT: one IN query
+
+
+def test_the_delete_cascade_refuses_a_child_of_another_session_and_marks_nothing(
+    sessions: SessionFactory,
+) -> None:
+    mine, other = sessions(), sessions()
+    parent = family(mine, 2)
+    kids = list(parent.children)
+    mine.expire(kids[1], ["parent"])  # so that adding it elsewhere cascades to nothing
+    mine.expunge(kids[1])
+    other.add(kids[1])  # now attached elsewhere, still in parent.children here
+    with pytest.raises(ObjectStateError, match="already attached to session"):
+        mine.delete(parent)
+    assert list(mine.deleted) == []
+
+
+def test_the_delete_cascade_attaches_a_detached_child(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    parent = family(session, 2)
+    kids = list(parent.children)
+    session.expunge(kids[0])  # detached, still in parent.children
+    session.delete(parent)
+    assert kids[0] in session.deleted
+    session.commit()
+    assert db_count(engine, Child) == 0
