@@ -83,7 +83,7 @@ def test_the_wheel_holds_the_package_with_py_typed_and_nothing_else(dists: Dists
         names = archive.namelist()
     assert "typed_session/py.typed" in names
     assert "typed_session/__init__.py" in names
-    assert "typed_session/mapping/registry.py" in names
+    assert "typed_session/_mapping/registry.py" in names
     assert f"{DIST_NAME}.dist-info/licenses/LICENSE" in names
     strays = [n for n in names if not n.startswith(("typed_session/", f"{DIST_NAME}.dist-info/"))]
     assert strays == []  # no tests/, bench/, examples/ or docs/
@@ -108,7 +108,7 @@ def test_the_sdist_holds_sources_licence_and_changelog_without_tests(dists: Dist
     with tarfile.open(dists.sdist) as archive:
         names = {n.removeprefix(f"{DIST_NAME}/") for n in archive.getnames()}
     assert {"pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md"} <= names
-    assert {"typed_session/py.typed", "typed_session/session.py"} <= names
+    assert {"typed_session/py.typed", "typed_session/_session.py"} <= names
     assert not [n for n in names if n.startswith(("tests", "bench", ".venv"))]
 
 

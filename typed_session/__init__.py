@@ -1,20 +1,60 @@
 """typed_session: a strictly typed unit-of-work ORM session on SQLAlchemy Core.
 
-Stable for library authors: the protocols (``typed_session.protocols``: ``SessionLike``,
-``AsyncSessionLike``, ``TransactionLike``, ``AsyncTransactionLike``, ``BindResolver``,
-``ShardChooser``, ``IdentityChooser``, ``QueryChooser``, ``Hook``), the exceptions
-(``typed_session.exc``), the records (``IdentityKey``, ``InstanceState``, ``ObjectState``,
-``Snapshot``, ``ConnectionBinding``, ``SessionConfig``) and the names exported here.
-Internal modules (``loading``, ``persistence``, ``unitofwork``, ``instrumentation``) may
-change.
+The public modules are this package, ``typed_session.asyncio`` (``AsyncSession``),
+``typed_session.exc`` (the exceptions) and ``typed_session.protocols`` (the stable tier for
+library authors: ``SessionLike``, ``AsyncSessionLike``, ``TransactionLike``,
+``AsyncTransactionLike``, ``BindResolver``, ``ShardChooser``, ``IdentityChooser``,
+``QueryChooser``, ``Hook``). Every other module is private (its name starts with an
+underscore) and may change between releases: import from here.
 """
 
-from typed_session.binds import BindResolver as BindResolver
-from typed_session.config import SessionConfig as SessionConfig
-from typed_session.config import SessionOptions as SessionOptions
-from typed_session.events import Hook as Hook
-from typed_session.events import SessionEvents as SessionEvents
-from typed_session.events import session_events as session_events
+from typed_session._binds import BindResolver as BindResolver
+from typed_session._config import SessionConfig as SessionConfig
+from typed_session._config import SessionOptions as SessionOptions
+from typed_session._events import Hook as Hook
+from typed_session._events import SessionEvents as SessionEvents
+from typed_session._events import session_events as session_events
+from typed_session._factory import SessionClass as SessionClass
+from typed_session._factory import sessionmaker as sessionmaker
+from typed_session._identity import IdentityKey as IdentityKey
+from typed_session._identity import IdentityMap as IdentityMap
+from typed_session._keys import identity_key as identity_key
+from typed_session._loaders import LoaderOption as LoaderOption
+from typed_session._loaders import join_on as join_on
+from typed_session._loaders import joinedload as joinedload
+from typed_session._loaders import raiseload as raiseload
+from typed_session._loaders import selectinload as selectinload
+from typed_session._mapping.fields import Mapped as Mapped
+from typed_session._mapping.fields import column as column
+from typed_session._mapping.fields import relationship as relationship
+from typed_session._mapping.mapper import ColumnAttribute as ColumnAttribute
+from typed_session._mapping.mapper import Mapper as Mapper
+from typed_session._mapping.mapper import inspect_entity as inspect_entity
+from typed_session._mapping.registry import Registry as Registry
+from typed_session._mapping.registry import entity as entity
+from typed_session._mapping.registry import mixin as mixin
+from typed_session._mapping.relationships import Relationship as Relationship
+from typed_session._objects import make_transient as make_transient
+from typed_session._objects import make_transient_to_detached as make_transient_to_detached
+from typed_session._objects import object_session as object_session
+from typed_session._query import Query as Query
+from typed_session._replicas import ReplicaSession as ReplicaSession
+from typed_session._session import Session as Session
+from typed_session._session import close_all_sessions as close_all_sessions
+from typed_session._sharding import IdentityChooser as IdentityChooser
+from typed_session._sharding import QueryChooser as QueryChooser
+from typed_session._sharding import ShardChooser as ShardChooser
+from typed_session._sharding import ShardedSession as ShardedSession
+from typed_session._state import InstanceState as InstanceState
+from typed_session._state import ObjectState as ObjectState
+from typed_session._state import instance_state as instance_state
+from typed_session._transaction import ConnectionBinding as ConnectionBinding
+from typed_session._transaction import SessionTransaction as SessionTransaction
+from typed_session._transaction import Snapshot as Snapshot
+from typed_session._transaction import TransactionState as TransactionState
+from typed_session._validation import from_model as from_model
+from typed_session._validation import model_for as model_for
+from typed_session._validation import to_model as to_model
 from typed_session.exc import DetachedInstanceError as DetachedInstanceError
 from typed_session.exc import FlushError as FlushError
 from typed_session.exc import InvalidValueError as InvalidValueError
@@ -26,51 +66,10 @@ from typed_session.exc import StaleDataError as StaleDataError
 from typed_session.exc import UnmappedClassError as UnmappedClassError
 from typed_session.exc import UnmappedInstanceError as UnmappedInstanceError
 from typed_session.exc import UnsetAttributeError as UnsetAttributeError
-from typed_session.factory import SessionClass as SessionClass
-from typed_session.factory import sessionmaker as sessionmaker
-from typed_session.identity import IdentityKey as IdentityKey
-from typed_session.identity import IdentityMap as IdentityMap
-from typed_session.keys import identity_key as identity_key
-from typed_session.loaders import LoaderOption as LoaderOption
-from typed_session.loaders import join_on as join_on
-from typed_session.loaders import joinedload as joinedload
-from typed_session.loaders import raiseload as raiseload
-from typed_session.loaders import selectinload as selectinload
-from typed_session.mapping.fields import Mapped as Mapped
-from typed_session.mapping.fields import column as column
-from typed_session.mapping.fields import relationship as relationship
-from typed_session.mapping.mapper import ColumnAttribute as ColumnAttribute
-from typed_session.mapping.mapper import Mapper as Mapper
-from typed_session.mapping.mapper import inspect_entity as inspect_entity
-from typed_session.mapping.registry import Registry as Registry
-from typed_session.mapping.registry import entity as entity
-from typed_session.mapping.registry import mixin as mixin
-from typed_session.mapping.relationships import Relationship as Relationship
-from typed_session.objects import make_transient as make_transient
-from typed_session.objects import make_transient_to_detached as make_transient_to_detached
-from typed_session.objects import object_session as object_session
 from typed_session.protocols import AsyncSessionLike as AsyncSessionLike
 from typed_session.protocols import AsyncTransactionLike as AsyncTransactionLike
 from typed_session.protocols import SessionLike as SessionLike
 from typed_session.protocols import TransactionLike as TransactionLike
-from typed_session.query import Query as Query
-from typed_session.replicas import ReplicaSession as ReplicaSession
-from typed_session.session import Session as Session
-from typed_session.session import close_all_sessions as close_all_sessions
-from typed_session.sharding import IdentityChooser as IdentityChooser
-from typed_session.sharding import QueryChooser as QueryChooser
-from typed_session.sharding import ShardChooser as ShardChooser
-from typed_session.sharding import ShardedSession as ShardedSession
-from typed_session.state import InstanceState as InstanceState
-from typed_session.state import ObjectState as ObjectState
-from typed_session.state import instance_state as instance_state
-from typed_session.transaction import ConnectionBinding as ConnectionBinding
-from typed_session.transaction import SessionTransaction as SessionTransaction
-from typed_session.transaction import Snapshot as Snapshot
-from typed_session.transaction import TransactionState as TransactionState
-from typed_session.validation import from_model as from_model
-from typed_session.validation import model_for as model_for
-from typed_session.validation import to_model as to_model
 
 __all__ = [
     "AsyncSessionLike",

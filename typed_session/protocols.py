@@ -33,14 +33,14 @@ from sqlalchemy.sql.selectable import TypedReturnsRows
 from typing_extensions import TypeVar as TypeVarDefault
 from typing_extensions import TypeVarTuple
 
-from typed_session.binds import BindResolver as BindResolver
-from typed_session.events import Hook as Hook
-from typed_session.events import SessionEvents
-from typed_session.identity import IdentityMap
-from typed_session.loading import ExecutionOptions, ForUpdate, Params
-from typed_session.sharding import IdentityChooser as IdentityChooser
-from typed_session.sharding import QueryChooser as QueryChooser
-from typed_session.sharding import ShardChooser as ShardChooser
+from typed_session._binds import BindResolver as BindResolver
+from typed_session._events import Hook as Hook
+from typed_session._events import SessionEvents
+from typed_session._identity import IdentityMap
+from typed_session._loading import ExecutionOptions, ForUpdate, Params
+from typed_session._sharding import IdentityChooser as IdentityChooser
+from typed_session._sharding import QueryChooser as QueryChooser
+from typed_session._sharding import ShardChooser as ShardChooser
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -21,7 +21,7 @@ from sqlalchemy.orm import exc as orm_exc
 
 import typed_session as tsl
 from typed_session import exc as ts_exc
-from typed_session.state import STATE_ATTR, InstanceState
+from typed_session._state import STATE_ATTR, InstanceState
 
 from .models import COLUMNS, PK, SaAuto, SaBase, SaPair, TsAuto, TsPair, ts_registry
 

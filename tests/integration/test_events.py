@@ -26,7 +26,7 @@ from typed_session import (
     session_events,
     sessionmaker,
 )
-from typed_session.unitofwork import FlushPlan
+from typed_session._unitofwork import FlushPlan
 
 reg = Registry()
 

@@ -8,7 +8,7 @@ from typing import assert_type
 from sqlalchemy import Connection, Engine, create_engine
 
 from typed_session import Hook, Session, SessionTransaction, session_events
-from typed_session.unitofwork import FlushPlan
+from typed_session._unitofwork import FlushPlan
 
 engine = create_engine("sqlite://")
 session = Session(engine)

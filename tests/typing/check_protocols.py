@@ -33,8 +33,8 @@ from typed_session import (
     ShardedSession,
     TransactionLike,
 )
+from typed_session._loading import ExecutionOptions, ForUpdate, Params
 from typed_session.asyncio import AsyncSession, AsyncSessionTransaction
-from typed_session.loading import ExecutionOptions, ForUpdate, Params
 from typed_session.protocols import SessionLike as SessionLikeFromModule
 
 from .check_entity import User

@@ -1,13 +1,13 @@
 """The layering rules an import checker cannot see, checked on the package's source.
 
-1. Only ``lifecycle.py`` assigns an object's lifecycle fields (``InstanceState.identity``,
+1. Only ``_lifecycle.py`` assigns an object's lifecycle fields (``InstanceState.identity``,
    ``identity_map``, ``deleted``, ``strong``, ``expired``, the change history...), so every
    transition has one home and one place for its event.
-2. Only ``persistence.py`` and ``loading.py`` execute statements.
+2. Only ``_persistence.py`` and ``_loading.py`` execute statements.
 3. Only ``_core.py`` names private SQLAlchemy Core attributes, keyword arguments or
    modules, so a Core upgrade breaks in one place.
-4. Nothing below the session imports ``session.py`` (only ``__init__.py``,
-   ``objects.py`` and ``factory.py``, which are built on it, do): the transaction and
+4. Nothing below the session imports ``_session.py`` (only ``__init__.py``,
+   ``_objects.py`` and ``_factory.py``, which are built on it, do): the transaction and
    the states reach the session through their owner protocols.
 
 Each rule is a function from one module's syntax tree to its violations; the last tests
@@ -50,20 +50,20 @@ PUBLIC_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple",
 #: the session factory, the sharded and the replica sessions (subclasses)
 MODULES_ABOVE_THE_SESSION = frozenset(
     {
-        "session.py",
-        "owner.py",
+        "_session.py",
+        "_owner.py",
         "__init__.py",
-        "objects.py",
-        "factory.py",
+        "_objects.py",
+        "_factory.py",
         "asyncio.py",
-        "async_session.py",
-        "async_factory.py",
-        "sharding.py",
-        "replicas.py",
+        "_async_session.py",
+        "_async_factory.py",
+        "_sharding.py",
+        "_replicas.py",
     }
 )
 #: modules that may not name the session even for annotations (they talk to protocols)
-NEVER_NAME_THE_SESSION = frozenset({"transaction.py", "state.py", "instrumentation.py"})
+NEVER_NAME_THE_SESSION = frozenset({"_transaction.py", "_state.py", "_instrumentation.py"})
 #: Core modules that are internal even though their names are not underscored
 PRIVATE_CORE_MODULES = frozenset(
     {
@@ -125,8 +125,8 @@ def _assigned_attributes(tree: ast.Module) -> Iterator[tuple[ast.Attribute, str 
 
 
 def lifecycle_writes(name: str, tree: ast.Module) -> list[str]:
-    """Rule 1: lifecycle fields assigned outside ``lifecycle.py``."""
-    if name == "lifecycle.py":
+    """Rule 1: lifecycle fields assigned outside ``_lifecycle.py``."""
+    if name == "_lifecycle.py":
         return []
     found: list[str] = []
     for attr, cls in _assigned_attributes(tree):
@@ -160,15 +160,15 @@ TRANSACTION_STATEMENTS = frozenset({"BEGIN"})
 def _transaction_control(name: str, call: ast.Call) -> bool:
     first = call.args[0] if call.args else None
     return (
-        name == "transaction.py"
+        name == "_transaction.py"
         and isinstance(first, ast.Constant)
         and first.value in TRANSACTION_STATEMENTS
     )
 
 
 def statement_executions(name: str, tree: ast.Module) -> list[str]:
-    """Rule 2: statements executed outside ``persistence.py`` and ``loading.py``."""
-    if name in ("persistence.py", "loading.py"):
+    """Rule 2: statements executed outside ``_persistence.py`` and ``_loading.py``."""
+    if name in ("_persistence.py", "_loading.py"):
         return []
     found: list[str] = []
     for node in ast.walk(tree):
@@ -235,7 +235,7 @@ def _typing_only_lines(tree: ast.Module) -> set[int]:
 
 
 def imports_of_session(name: str, tree: ast.Module) -> list[str]:
-    """Rule 4: ``session.py`` imported by a module below it.
+    """Rule 4: ``_session.py`` imported by a module below it.
 
     Below the session, an import for annotations only (under ``TYPE_CHECKING``) is
     allowed (the event hooks name the session type their listeners receive), except in
@@ -251,14 +251,14 @@ def imports_of_session(name: str, tree: ast.Module) -> list[str]:
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
             names = {alias.name for alias in node.names}
-            if module == "typed_session.session" or (
-                module == "typed_session" and "session" in names
+            if module == "typed_session._session" or (
+                module == "typed_session" and "_session" in names
             ):
-                found.append(f"{name}:{node.lineno} imports typed_session.session")
+                found.append(f"{name}:{node.lineno} imports typed_session._session")
         elif isinstance(node, ast.Import) and any(
-            alias.name == "typed_session.session" for alias in node.names
+            alias.name == "typed_session._session" for alias in node.names
         ):
-            found.append(f"{name}:{node.lineno} imports typed_session.session")
+            found.append(f"{name}:{node.lineno} imports typed_session._session")
     return found
 
 
@@ -267,7 +267,7 @@ OWN_PRIVATE = _own_private_names(MODULES)
 
 
 def test_the_package_is_where_the_rules_look() -> None:
-    assert {"lifecycle.py", "session.py", "persistence.py", "loading.py", "_core.py"} <= set(
+    assert {"_lifecycle.py", "_session.py", "_persistence.py", "_loading.py", "_core.py"} <= set(
         MODULES
     )
 
@@ -302,13 +302,13 @@ def test_nothing_below_the_session_imports_it() -> None:
     ],
 )
 def test_rule_1_catches_a_lifecycle_write(source: str) -> None:
-    assert lifecycle_writes("persistence.py", ast.parse(source))
-    assert not lifecycle_writes("lifecycle.py", ast.parse(source))
+    assert lifecycle_writes("_persistence.py", ast.parse(source))
+    assert not lifecycle_writes("_lifecycle.py", ast.parse(source))
 
 
 def test_rule_1_allows_other_classes_own_fields() -> None:
     source = "class Outcome:\n    def __init__(self):\n        self.deleted = []\n"
-    assert not lifecycle_writes("persistence.py", ast.parse(source))
+    assert not lifecycle_writes("_persistence.py", ast.parse(source))
 
 
 @pytest.mark.parametrize(
@@ -320,8 +320,8 @@ def test_rule_1_allows_other_classes_own_fields() -> None:
     ],
 )
 def test_rule_2_catches_a_statement_outside_the_io_modules(source: str) -> None:
-    assert statement_executions("session.py", ast.parse(source))
-    assert not statement_executions("loading.py", ast.parse(source))
+    assert statement_executions("_session.py", ast.parse(source))
+    assert not statement_executions("_loading.py", ast.parse(source))
 
 
 @pytest.mark.parametrize(
@@ -334,15 +334,15 @@ def test_rule_2_catches_a_statement_outside_the_io_modules(source: str) -> None:
     ],
 )
 def test_rule_2_allows_delegation_and_reading_results(source: str) -> None:
-    assert not statement_executions("session.py", ast.parse(source))
+    assert not statement_executions("_session.py", ast.parse(source))
 
 
 def test_rule_2_lets_the_transaction_send_only_its_begin() -> None:
     begin = "def f(driver):\n    driver.execute('BEGIN')\n"
     other = "def f(driver):\n    driver.execute('DELETE FROM t')\n"
-    assert not statement_executions("transaction.py", ast.parse(begin))
-    assert statement_executions("transaction.py", ast.parse(other))
-    assert statement_executions("session.py", ast.parse(begin))
+    assert not statement_executions("_transaction.py", ast.parse(begin))
+    assert statement_executions("_transaction.py", ast.parse(other))
+    assert statement_executions("_session.py", ast.parse(begin))
 
 
 @pytest.mark.parametrize(
@@ -359,7 +359,7 @@ def test_rule_2_lets_the_transaction_send_only_its_begin() -> None:
     ],
 )
 def test_rule_3_catches_a_private_core_name(source: str) -> None:
-    assert private_core_names("loading.py", ast.parse(source), OWN_PRIVATE)
+    assert private_core_names("_loading.py", ast.parse(source), OWN_PRIVATE)
     assert not private_core_names("_core.py", ast.parse(source), OWN_PRIVATE)
 
 
@@ -370,28 +370,28 @@ def test_rule_3_counts_no_core_name_as_our_own() -> None:
 def test_rule_3_allows_our_own_private_names_and_rows_public_ones() -> None:
     source = "def f(session, row):\n    return session._objects, row._mapping\n"
     assert "_objects" in OWN_PRIVATE
-    assert not private_core_names("session.py", ast.parse(source), OWN_PRIVATE)
+    assert not private_core_names("_session.py", ast.parse(source), OWN_PRIVATE)
 
 
 @pytest.mark.parametrize(
     "source",
     [
-        "from typed_session.session import Session\n",
-        "from typed_session import session\n",
-        "import typed_session.session\n",
+        "from typed_session._session import Session\n",
+        "from typed_session import _session\n",
+        "import typed_session._session\n",
     ],
 )
 def test_rule_4_catches_an_import_of_the_session(source: str) -> None:
-    assert imports_of_session("transaction.py", ast.parse(source))
-    assert imports_of_session("lifecycle.py", ast.parse(source))
-    assert not imports_of_session("session.py", ast.parse(source))
+    assert imports_of_session("_transaction.py", ast.parse(source))
+    assert imports_of_session("_lifecycle.py", ast.parse(source))
+    assert not imports_of_session("_session.py", ast.parse(source))
 
 
 def test_rule_4_allows_annotations_below_except_where_protocols_are_the_way() -> None:
     source = (
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-        "    from typed_session.session import Session\n"
+        "    from typed_session._session import Session\n"
     )
-    assert not imports_of_session("events.py", ast.parse(source))
-    assert imports_of_session("transaction.py", ast.parse(source))
-    assert imports_of_session("state.py", ast.parse(source))
+    assert not imports_of_session("_events.py", ast.parse(source))
+    assert imports_of_session("_transaction.py", ast.parse(source))
+    assert imports_of_session("_state.py", ast.parse(source))

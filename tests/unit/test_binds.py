@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, UnboundExecutionError
 
 from typed_session import Mapped, Registry, Session, column, entity, inspect_entity, mixin
-from typed_session.binds import BindMap
+from typed_session._binds import BindMap
 
 reg = Registry()
 

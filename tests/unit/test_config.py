@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError
 
 from typed_session import Session, SessionConfig, SessionConfigError, SessionOptions
-from typed_session.config import validate_options
+from typed_session._config import validate_options
 
 
 def test_defaults() -> None:

@@ -43,8 +43,8 @@ from typed_session._core import (
     returning_columns,
     statement_options,
 )
-from typed_session.loading import entity_columns, execute
-from typed_session.mapping.mapper import ENTITY_ANNOTATION
+from typed_session._loading import entity_columns, execute
+from typed_session._mapping.mapper import ENTITY_ANNOTATION
 
 metadata = MetaData()
 things = Table(

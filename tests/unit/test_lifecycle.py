@@ -1,8 +1,8 @@
-"""``typed_session.lifecycle`` without a database: records, snapshots, expiry, transitions.
+"""``typed_session._lifecycle`` without a database: records, snapshots, expiry, transitions.
 
 States are built by hand: ``to_pending`` for pending ones, and for persistent ones the
 identity fields are set directly here (tests may; the library writes them only in
-``lifecycle.py``). The identity map gets an owner whose ``session`` is alive, so that
+``_lifecycle.py``). The identity map gets an owner whose ``session`` is alive, so that
 ``object_state`` reports PENDING / PERSISTENT rather than TRANSIENT / DETACHED.
 """
 
@@ -26,11 +26,11 @@ from typed_session import (
     inspect_entity,
     instance_state,
 )
-from typed_session import lifecycle as lc
+from typed_session import _lifecycle as lc
+from typed_session._lifecycle import SessionObjects, Snapshot, TransactionRecords
+from typed_session._mapping.relationships import Relationship
+from typed_session._state import STATE_ATTR
 from typed_session._typing import MISSING, Identity
-from typed_session.lifecycle import SessionObjects, Snapshot, TransactionRecords
-from typed_session.mapping.relationships import Relationship
-from typed_session.state import STATE_ATTR
 
 reg = Registry()
 

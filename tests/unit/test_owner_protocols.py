@@ -17,8 +17,8 @@ from typed_session import (
     instance_state,
     object_session,
 )
-from typed_session.state import StateOwner
-from typed_session.transaction import TransactionOwner
+from typed_session._state import StateOwner
+from typed_session._transaction import TransactionOwner
 
 reg = Registry()
 

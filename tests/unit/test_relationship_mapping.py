@@ -18,8 +18,8 @@ from typed_session import (
     make_transient_to_detached,
     relationship,
 )
-from typed_session.collections import TrackedList, TrackedSet
-from typed_session.mapping.relationships import Direction, parse_cascade
+from typed_session._collections import TrackedList, TrackedSet
+from typed_session._mapping.relationships import Direction, parse_cascade
 
 
 def test_directions_and_pairs_are_read_from_the_foreign_keys() -> None:

@@ -19,10 +19,10 @@ from typed_session import (
     column,
     entity,
     inspect_entity,
-    lifecycle,
 )
+from typed_session import _lifecycle as lifecycle
 from typed_session import instance_state as state_of
-from typed_session.unitofwork import (
+from typed_session._unitofwork import (
     DeleteRows,
     FlushPlan,
     InsertRow,

@@ -22,7 +22,7 @@ from typed_session import (
     entity,
     inspect_entity,
 )
-from typed_session.validation import from_model, model_for, to_model
+from typed_session._validation import from_model, model_for, to_model
 
 reg = Registry()
 

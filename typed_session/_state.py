@@ -1,0 +1,268 @@
+"""``InstanceState[T]``: the one typed record the session keeps per tracked object.
+
+The record is a slotted dataclass with declared fields only: nothing is added to or
+deleted from it at run time. The object's lifecycle (transient, pending, persistent,
+deleted, detached) is not stored but derived from those fields, so it cannot disagree
+with them, and only ``_lifecycle.py`` writes those fields. Attribute values themselves
+live in the object's ``__dict__``, which is what keeps a loaded read as cheap as a plain
+attribute read; the state holds only what the session needs besides: the identity, the
+first old value of each changed attribute, which attributes are expired, and whether the
+deletion has been flushed.
+"""
+
+from __future__ import annotations
+
+import enum
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, final
+
+from typed_session._identity import IdentityKey
+from typed_session._mapping.mapper import MAPPER_ATTR, Mapper
+from typed_session._typing import MISSING, Identity, IdentityToken
+from typed_session.exc import UnmappedInstanceError
+
+if TYPE_CHECKING:
+    from typed_session._identity import IdentityMap
+    from typed_session._lifecycle import SessionObjects
+    from typed_session._mapping.relationships import Relationship
+
+__all__ = [
+    "STATE_ATTR",
+    "InstanceState",
+    "ObjectState",
+    "RelatedChange",
+    "StateOwner",
+    "instance_state",
+]
+
+_O = TypeVar("_O")
+
+#: the key under which an entity instance's ``__dict__`` holds its state
+STATE_ATTR: Final = "_ts_state"
+
+
+@final
+class ObjectState(enum.Enum):
+    """Where an object stands relative to a session and the database (the seed's five)."""
+
+    TRANSIENT = "transient"
+    """Not in a session, no row: a freshly constructed object."""
+    PENDING = "pending"
+    """Added to a session, not yet inserted."""
+    PERSISTENT = "persistent"
+    """In a session and backed by a row."""
+    DELETED = "deleted"
+    """Its DELETE has been flushed; the transaction that did it is still open."""
+    DETACHED = "detached"
+    """Backed by a row (or was), but in no session."""
+
+
+class StateOwner(Protocol):
+    """What a state needs from the session it is attached to: loading what it lacks.
+
+    The session implements it (through a small adapter, not its private methods); an
+    asynchronous session implements it by refusing implicit I/O with a clear message.
+    """
+
+    @property
+    def session(self) -> object | None:
+        """The session, as ``object_session()`` returns it; ``None`` once it is gone."""
+        ...
+
+    @property
+    def objects(self) -> SessionObjects:
+        """The session's objects (``make_transient`` takes an object out of them)."""
+        ...
+
+    def autobegin(self) -> None:
+        """Begin the session's transaction if it has none: an object was changed."""
+        ...
+
+    def load_expired(self, state: InstanceState[Any], key: str | None = None, /) -> None:
+        """Load the state's expired attributes into its object.
+
+        ``key`` names the attribute whose read asked for the load (``None`` when the
+        session itself loads, as a flush does): an owner may refuse an implicit load.
+
+        Raises:
+            ObjectDeletedError: if the row is gone.
+        """
+        ...
+
+    def load_related(self, state: InstanceState[Any], relationship: Relationship, /) -> object:
+        """Load a relationship of the state's object (a lazy load), store and return it."""
+        ...
+
+    def cascade_add(self, obj: object, /) -> None:
+        """Add an object reached through a ``save-update`` cascade (a related object)."""
+        ...
+
+    def discard_pending(self, obj: object, /) -> None:
+        """Expunge a pending object that became an orphan of a ``delete-orphan`` parent."""
+        ...
+
+
+@final
+class RelatedChange:
+    """What happened to one relationship of an object since its last flush.
+
+    A collection's appended and removed objects, or a scalar's new value (added) and
+    the value it replaced (removed). An object removed and added back cancels out.
+    Objects are held strongly until the flush: they must be written.
+    """
+
+    __slots__ = ("added", "removed")
+
+    def __init__(self) -> None:
+        self.added: dict[InstanceState[Any], object] = {}
+        self.removed: dict[InstanceState[Any], object] = {}
+
+    def add(self, state: InstanceState[Any], obj: object) -> None:
+        """Record an object joining the relationship."""
+        if self.removed.pop(state, None) is None:
+            self.added[state] = obj
+
+    def remove(self, state: InstanceState[Any], obj: object) -> None:
+        """Record an object leaving the relationship."""
+        if self.added.pop(state, None) is None:
+            self.removed[state] = obj
+
+
+@final
+@dataclass(slots=True, eq=False)
+class InstanceState(Generic[_O]):
+    """The session's bookkeeping for one entity instance.
+
+    Attributes:
+        mapper: the mapper of the object's class.
+        obj: a weak reference to the object.
+        identity: the primary key as the identity map keys it (a bare value, or a tuple
+            for a composite key); ``None`` until the row exists.
+        identity_token: which shard or database the row lives in (``None``: the only one).
+        identity_map: the identity map of the session the object is attached to.
+        committed: the value each changed attribute had when last loaded or flushed.
+        expired: attribute keys whose values were discarded and must be reloaded.
+        modified: whether an attribute was written since the last flush.
+        deleted: whether the object's DELETE has been flushed in the open transaction.
+        strong: the object itself while it is modified, so that the weak identity map
+            cannot lose unflushed changes.
+        related: the changes to its relationships since the last flush, by key.
+        parents: for each one-to-many relationship the object was appended to or
+            removed from, whether it has a parent there now (orphans are found by it).
+        no_lazy: relationship keys a ``raiseload()`` option refused lazy loads of.
+        loads_through: for an object without a row, the identity map of the session
+            that loads its relationships (``Session.enable_relationship_loading``).
+    """
+
+    mapper: Mapper[_O]
+    obj: Callable[[], _O | None]
+    identity: Identity | None = None
+    identity_token: IdentityToken = None
+    identity_map: IdentityMap | None = None
+    committed: dict[str, object] | None = None
+    expired: frozenset[str] | None = None
+    modified: bool = False
+    deleted: bool = False
+    strong: _O | None = None
+    related: dict[str, RelatedChange] | None = None
+    parents: dict[Relationship, bool] | None = None
+    no_lazy: frozenset[str] | None = None
+    loads_through: IdentityMap | None = None
+
+    @property
+    def owner(self) -> StateOwner | None:
+        """The owner (a live session) the object is attached to, if any."""
+        imap = self.identity_map
+        if imap is None:
+            return None
+        owner = imap.owner
+        return None if owner is None or owner.session is None else owner
+
+    @property
+    def session(self) -> object | None:
+        """The session the object is attached to, if any (``object_session()`` is typed)."""
+        owner = self.owner
+        return None if owner is None else owner.session
+
+    @property
+    def key(self) -> IdentityKey[_O] | None:
+        """The object's identity key, or ``None`` before its row exists."""
+        ident = self.identity
+        if ident is None:
+            return None
+        pk = ident if isinstance(ident, tuple) else (ident,)
+        return IdentityKey(self.mapper.class_, pk, self.identity_token)
+
+    @property
+    def object_state(self) -> ObjectState:
+        """The lifecycle state, derived from the record."""
+        attached = self.owner is not None
+        if self.identity is None:
+            return ObjectState.PENDING if attached else ObjectState.TRANSIENT
+        if not attached:
+            return ObjectState.DETACHED
+        return ObjectState.DELETED if self.deleted else ObjectState.PERSISTENT
+
+    @property
+    def transient(self) -> bool:
+        """Whether the object is transient."""
+        return self.object_state is ObjectState.TRANSIENT
+
+    @property
+    def pending(self) -> bool:
+        """Whether the object is pending."""
+        return self.object_state is ObjectState.PENDING
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the object is persistent."""
+        return self.object_state is ObjectState.PERSISTENT
+
+    @property
+    def detached(self) -> bool:
+        """Whether the object is detached."""
+        return self.object_state is ObjectState.DETACHED
+
+    @property
+    def was_deleted(self) -> bool:
+        """Whether the object's DELETE was flushed (deleted, or detached after the commit)."""
+        return self.deleted
+
+    def unloaded(self) -> frozenset[str]:
+        """The mapped attributes that have no value in the object right now."""
+        obj = self.obj()
+        if obj is None:
+            return frozenset(self.mapper.column_keys)
+        d = obj.__dict__
+        return frozenset(k for k in self.mapper.column_keys if k not in d)
+
+    def changes(self, d: dict[str, Any]) -> dict[str, object]:
+        """The attributes whose current value differs from the committed one."""
+        committed = self.committed
+        if not committed:
+            return {}
+        out: dict[str, object] = {}
+        for key, old in committed.items():
+            if key in d:
+                new = d[key]
+                if new is not old and (old is MISSING or new != old):
+                    out[key] = new
+        return out
+
+
+def instance_state(instance: _O) -> InstanceState[_O]:
+    """Return the state record of an entity instance, creating it for a new object.
+
+    Raises:
+        UnmappedInstanceError: if the object is not an instance of an entity.
+    """
+    mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
+    if mapper is None:
+        raise UnmappedInstanceError(instance)
+    d = instance.__dict__
+    state: InstanceState[_O] | None = d.get(STATE_ATTR)
+    if state is None:
+        state = d[STATE_ATTR] = InstanceState(mapper, weakref.ref(instance))
+    return state
