@@ -22,7 +22,17 @@ import functools
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Concatenate, Final, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Final,
+    Generic,
+    ParamSpec,
+    TypeVar,
+    final,
+    overload,
+)
 
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result, ScalarResult
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
@@ -46,6 +56,7 @@ from typed_session._loading import (
     entity_columns,
     yield_per_of,
 )
+from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._session import Session, close_all_sessions
 from typed_session._state import InstanceState
 from typed_session._transaction import SessionTransaction
@@ -244,12 +255,12 @@ class AsyncSession(Generic[AsyncBindT]):
     def get_transaction(self) -> AsyncSessionTransaction | None:
         """The root transaction in progress, if any."""
         tx = self.sync_session.get_transaction()
-        return None if tx is None else AsyncSessionTransaction(self, tx.nested, tx)
+        return None if tx is None else _new_async_session_transaction(self, tx.nested, tx)
 
     def get_nested_transaction(self) -> AsyncSessionTransaction | None:
         """The innermost SAVEPOINT in progress, if any."""
         tx = self.sync_session.get_nested_transaction()
-        return None if tx is None else AsyncSessionTransaction(self, tx.nested, tx)
+        return None if tx is None else _new_async_session_transaction(self, tx.nested, tx)
 
     @property
     def new(self) -> list[object]:
@@ -317,11 +328,11 @@ class AsyncSession(Generic[AsyncBindT]):
 
     def begin(self) -> AsyncSessionTransaction:
         """The transaction, to begin with ``async with session.begin():`` (or ``await``)."""
-        return AsyncSessionTransaction(self)
+        return _new_async_session_transaction(self)
 
     def begin_nested(self) -> AsyncSessionTransaction:
         """A SAVEPOINT, to begin with ``async with session.begin_nested():`` (or ``await``)."""
-        return AsyncSessionTransaction(self, nested=True)
+        return _new_async_session_transaction(self, nested=True)
 
     async def commit(self) -> None:
         """Flush, then commit the whole transaction (``Session.commit``)."""
@@ -654,7 +665,10 @@ class AsyncSession(Generic[AsyncBindT]):
         return result.scalars()
 
 
-class AsyncSessionTransaction:
+@final
+class AsyncSessionTransaction(
+    metaclass=NoPublicConstructor, obtained_by="call session.begin() or session.begin_nested()"
+):
     """A transaction of an ``AsyncSession``: ``async with session.begin():`` or ``await``.
 
     Begun when entered or awaited; the block commits it when it ends normally and rolls
@@ -736,6 +750,9 @@ class AsyncSessionTransaction:
         await greenlet_spawn(self.sync_transaction.close)
 
 
+_new_async_session_transaction = internal_constructor(AsyncSessionTransaction)
+
+
 class AsyncAttrs:
     """A mixin for entity classes: ``await obj.awaitable_attrs.children`` loads lazily.
 
@@ -748,10 +765,11 @@ class AsyncAttrs:
     @property
     def awaitable_attrs(self) -> AwaitableAttrs:
         """The object's attributes as awaitables: ``await obj.awaitable_attrs.name``."""
-        return AwaitableAttrs(self)
+        return _new_awaitable_attrs(self)
 
 
-class AwaitableAttrs:
+@final
+class AwaitableAttrs(metaclass=NoPublicConstructor, obtained_by="read obj.awaitable_attrs"):
     """``obj.awaitable_attrs``: ``await`` one attribute, loaded in a greenlet if need be."""
 
     __slots__ = ("_instance",)
@@ -761,3 +779,6 @@ class AwaitableAttrs:
 
     def __getattr__(self, name: str) -> Any:
         return greenlet_spawn(getattr, self._instance, name)
+
+
+_new_awaitable_attrs = internal_constructor(AwaitableAttrs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, TypeAlias, TypedDict
+from typing import Any, ClassVar, Literal, TypeAlias, TypedDict, final
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 from sqlalchemy.engine import Connection, Engine
@@ -49,6 +49,7 @@ class SessionOptions(TypedDict, total=False):
     bind_resolver: BindResolver | None
 
 
+@final
 class SessionConfig(BaseModel):
     """The session options after validation. Frozen: change one by making a new one."""
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Generic, ParamSpec, final
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
 
+from typed_session._records import NoPublicConstructor, internal_constructor
+
 if TYPE_CHECKING:
     from typed_session._session import Session
     from typed_session._transaction import SessionTransaction
@@ -32,7 +34,11 @@ P = ParamSpec("P")
 
 
 @final
-class Hook(Generic[P]):
+class Hook(
+    Generic[P],
+    metaclass=NoPublicConstructor,
+    obtained_by="read one from session.events (session.events.before_flush)",
+):
     """One event: its listeners, those of the levels above it, and how to fire them."""
 
     __slots__ = ("__weakref__", "_children", "_level", "_own", "_parent", "listeners", "name")
@@ -94,6 +100,9 @@ class Hook(Generic[P]):
         return f"<Hook {self.name}: {len(self.listeners)} listener(s)>"
 
 
+_new_hook = internal_constructor(Hook)
+
+
 @final
 class SessionEvents:
     """The hooks of one level (global, one ``sessionmaker``, or one session).
@@ -140,7 +149,7 @@ class SessionEvents:
         self.objects_listened: bool = False
 
         def hook(name: str) -> Hook[...]:  # the same name above, or none at the top
-            return Hook(name, None if parent is None else getattr(parent, name), self)
+            return _new_hook(name, None if parent is None else getattr(parent, name), self)
 
         # transactions
         self.after_transaction_create: Hook[[Session, SessionTransaction]] = hook(

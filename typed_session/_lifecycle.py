@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, final
 from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._events import Hook, SessionEvents, session_events
+from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._state import STATE_ATTR, InstanceState, RelatedChange
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import describe
@@ -117,7 +118,7 @@ class SessionObjects:
 
 @final
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(metaclass=NoPublicConstructor, obtained_by="the session takes one per transaction"):
     """What a transaction has done to objects so far, as an immutable value.
 
     Attributes:
@@ -131,6 +132,9 @@ class Snapshot:
     deleted: frozenset[_State]
     rekeyed: tuple[tuple[_State, Identity], ...]
     dirty: frozenset[_State] = frozenset()
+
+
+_new_snapshot = internal_constructor(Snapshot)
 
 
 @final
@@ -152,7 +156,7 @@ class TransactionRecords:
 
     def snapshot(self) -> Snapshot:
         """The records as an immutable value."""
-        return Snapshot(
+        return _new_snapshot(
             frozenset(self.inserted),
             frozenset(self.deleted),
             tuple(self.rekeyed.items()),

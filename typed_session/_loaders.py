@@ -28,6 +28,7 @@ from typed_session._core import StatementOption, annotate, has_limit, statement_
 from typed_session._loading import JOINED_ANNOTATION
 from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
 from typed_session._mapping.relationships import Direction, Relationship
+from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._related import hooks_for
 from typed_session._state import STATE_ATTR, InstanceState
 
@@ -60,7 +61,12 @@ _CHUNK = 500
 
 
 @final
-class LoaderOption(StatementOption, Generic[_C]):
+class LoaderOption(
+    StatementOption,
+    Generic[_C],
+    metaclass=NoPublicConstructor,
+    obtained_by="call selectinload(), joinedload() or raiseload()",
+):
     """A relationship loading option for ``select(...).options(...)``: a path of steps.
 
     ``selectinload(A.bs).selectinload(B.cs)`` is one option whose path has two steps;
@@ -80,7 +86,7 @@ class LoaderOption(StatementOption, Generic[_C]):
     def selectinload(self, attribute: ColumnElement[_D | None], /) -> LoaderOption[_D]: ...
     def selectinload(self, attribute: object, /) -> LoaderOption[Any]:
         """Continue the path: load ``attribute`` of the objects this step loaded."""
-        return LoaderOption((*self.path, (_relationship(attribute), "selectin")))
+        return _new_loader_option((*self.path, (_relationship(attribute), "selectin")))
 
     @overload
     def joinedload(self, attribute: ColumnElement[list[_D]], /) -> LoaderOption[_D]: ...
@@ -90,7 +96,7 @@ class LoaderOption(StatementOption, Generic[_C]):
     def joinedload(self, attribute: ColumnElement[_D | None], /) -> LoaderOption[_D]: ...
     def joinedload(self, attribute: object, /) -> LoaderOption[Any]:
         """Continue the path: join ``attribute`` of what this step loaded into the query."""
-        return LoaderOption((*self.path, (_relationship(attribute), "joined")))
+        return _new_loader_option((*self.path, (_relationship(attribute), "joined")))
 
     @overload
     def raiseload(self, attribute: ColumnElement[list[_D]], /) -> LoaderOption[_D]: ...
@@ -100,10 +106,15 @@ class LoaderOption(StatementOption, Generic[_C]):
     def raiseload(self, attribute: ColumnElement[_D | None], /) -> LoaderOption[_D]: ...
     def raiseload(self, attribute: object, /) -> LoaderOption[Any]:
         """Continue the path: refuse lazy loads of ``attribute`` on what this step loaded."""
-        return LoaderOption((*self.path, (_relationship(attribute), "raise")))
+        return _new_loader_option((*self.path, (_relationship(attribute), "raise")))
 
     def __repr__(self) -> str:
         return " -> ".join(f"{strategy}load({rel})" for rel, strategy in self.path)
+
+
+_new_loader_option: Callable[[tuple[tuple[Relationship, Strategy], ...]], LoaderOption[Any]] = (
+    internal_constructor(LoaderOption)
+)
 
 
 @overload
@@ -118,7 +129,7 @@ def selectinload(attribute: object, /) -> LoaderOption[Any]:
     ``select(Parent).options(selectinload(Parent.children))``; nest with
     ``selectinload(A.bs).selectinload(B.cs)``.
     """
-    return LoaderOption(((_relationship(attribute), "selectin"),))
+    return _new_loader_option(((_relationship(attribute), "selectin"),))
 
 
 @overload
@@ -134,7 +145,7 @@ def joinedload(attribute: object, /) -> LoaderOption[Any]:
     collection come back once each. A collection cannot be joined into a SELECT with
     LIMIT or OFFSET (the limit would count joined rows): use ``selectinload`` there.
     """
-    return LoaderOption(((_relationship(attribute), "joined"),))
+    return _new_loader_option(((_relationship(attribute), "joined"),))
 
 
 @overload
@@ -145,7 +156,7 @@ def raiseload(attribute: ColumnElement[set[_C]], /) -> LoaderOption[_C]: ...
 def raiseload(attribute: ColumnElement[_C | None], /) -> LoaderOption[_C]: ...
 def raiseload(attribute: object, /) -> LoaderOption[Any]:
     """Make a lazy load of this relationship, on the objects of the result, an error."""
-    return LoaderOption(((_relationship(attribute), "raise"),))
+    return _new_loader_option(((_relationship(attribute), "raise"),))
 
 
 @overload

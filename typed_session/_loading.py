@@ -22,7 +22,7 @@ from sqlalchemy.exc import InvalidRequestError
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
 from typed_session._lifecycle import mark_loaded
 from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
-from typed_session._state import STATE_ATTR, InstanceState
+from typed_session._state import STATE_ATTR, InstanceState, new_instance_state
 from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 
@@ -214,7 +214,7 @@ def load_instances(
     table = imap.table_for(mapper, token)
     lookup = table.get
     make_ref = weakref.ref
-    make_state = InstanceState
+    make_state = new_instance_state
     offset = block.offset
     full = block.full
     pk_pos = block.pk_positions

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, InvalidRequestError, MultipleResultsFo
 from sqlalchemy.sql.base import ExecutableOption
 
 from typed_session._mapping.mapper import Mapper, mapper_of
+from typed_session._records import NoPublicConstructor
 
 if TYPE_CHECKING:
     from typed_session._session import Session
@@ -33,7 +34,7 @@ OrderByArgument = ColumnExpressionArgument[Any] | str
 
 
 @final
-class Query(Generic[_T]):
+class Query(Generic[_T], metaclass=NoPublicConstructor, obtained_by="call session.query(Entity)"):
     """The objects of one entity class, as ``session.query(User)`` selects them.
 
     Made by ``Session.query``. Every method that refines the query returns a new

@@ -53,6 +53,7 @@ from typed_session._merge import MergeMethods
 from typed_session._owner import SessionOwner
 from typed_session._persistence import execute_plan
 from typed_session._query import Query
+from typed_session._records import internal_constructor
 from typed_session._refreshing import RefreshMethods
 from typed_session._state import STATE_ATTR, InstanceState, instance_state
 from typed_session._statements import StatementMethods
@@ -64,6 +65,12 @@ from typed_session.exc import FlushError, ObjectDeletedError, ObjectStateError, 
 if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
+
+_new_session_transaction = internal_constructor(SessionTransaction)
+
+
+_new_query = internal_constructor(Query)
+
 
 __all__ = ["BindT", "Session", "close_all_sessions"]
 
@@ -233,7 +240,7 @@ class Session(
                     "committed or rolled back inside it"
                 )
             config = self.config
-            tx = SessionTransaction(
+            tx = _new_session_transaction(
                 self._owner,
                 twophase=config.twophase,
                 join_transaction_mode=config.join_transaction_mode,
@@ -256,7 +263,7 @@ class Session(
         self._active_transaction()
         self.flush()
         parent = self._active_transaction()
-        tx = self._transaction = SessionTransaction(self._owner, parent, nested=True)
+        tx = self._transaction = _new_session_transaction(self._owner, parent, nested=True)
         return tx
 
     def _active_transaction(self) -> SessionTransaction:
@@ -622,7 +629,7 @@ class Session(
 
     def query(self, entity: type[_O], /, *more: Never) -> Query[_O]:
         """The legacy ``Query[T]`` of one entity class, over ``select(entity)``; see ``Query``."""
-        return Query(self, entity, *more)
+        return _new_query(self, entity, *more)
 
     def _run(
         self, statement: Executable, params: Params, execution_options: ExecutionOptions

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, final
 
 from typed_session._identity import IdentityKey
 from typed_session._mapping.mapper import MAPPER_ATTR, Mapper
+from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import UnmappedInstanceError
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from typed_session._identity import IdentityMap
     from typed_session._lifecycle import SessionObjects
     from typed_session._mapping.relationships import Relationship
+
 
 __all__ = [
     "STATE_ATTR",
@@ -132,7 +134,9 @@ class RelatedChange:
 
 @final
 @dataclass(slots=True, eq=False)
-class InstanceState(Generic[_O]):
+class InstanceState(
+    Generic[_O], metaclass=NoPublicConstructor, obtained_by="call instance_state(obj)"
+):
     """The session's bookkeeping for one entity instance.
 
     Attributes:
@@ -252,6 +256,9 @@ class InstanceState(Generic[_O]):
         return out
 
 
+new_instance_state = internal_constructor(InstanceState)
+
+
 def instance_state(instance: _O) -> InstanceState[_O]:
     """Return the state record of an entity instance, creating it for a new object.
 
@@ -264,5 +271,5 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     d = instance.__dict__
     state: InstanceState[_O] | None = d.get(STATE_ATTR)
     if state is None:
-        state = d[STATE_ATTR] = InstanceState(mapper, weakref.ref(instance))
+        state = d[STATE_ATTR] = new_instance_state(mapper, weakref.ref(instance))
     return state

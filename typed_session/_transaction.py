@@ -37,6 +37,7 @@ from typed_session._lifecycle import (
     remove_snapshot,
     restore_snapshot,
 )
+from typed_session._records import NoPublicConstructor, internal_constructor
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -127,7 +128,7 @@ class TransactionState(enum.Enum):
 
 @final
 @dataclass(frozen=True, slots=True)
-class ConnectionBinding:
+class ConnectionBinding(metaclass=NoPublicConstructor, obtained_by="call session.connection()"):
     """The connection a transaction uses for one bind, and what the session owns of it.
 
     Attributes:
@@ -140,6 +141,9 @@ class ConnectionBinding:
     connection: Connection
     transaction: Transaction | None
     owns_connection: bool
+
+
+_new_connection_binding = internal_constructor(ConnectionBinding)
 
 
 #: which state each state may move to: the seed's state machine, written down
@@ -162,7 +166,9 @@ _TRANSITIONS: dict[TransactionState, frozenset[TransactionState]] = {
 
 
 @final
-class SessionTransaction:
+class SessionTransaction(
+    metaclass=NoPublicConstructor, obtained_by="call session.begin() or session.begin_nested()"
+):
     """One transaction of a ``Session``: the root, or a SAVEPOINT inside it.
 
     Attributes:
@@ -313,7 +319,7 @@ class SessionTransaction:
         if self.parent is not None:
             conn = self.parent.connection_for(bind, execution_options)
             _begin_driver_transaction(conn)
-            binding = ConnectionBinding(conn, conn.begin_nested(), owns_connection=False)
+            binding = _new_connection_binding(conn, conn.begin_nested(), owns_connection=False)
         elif isinstance(bind, Connection):
             self._apply_options(bind, execution_options)
             binding = self._join(bind)
@@ -321,7 +327,7 @@ class SessionTransaction:
             conn = bind.connect()
             try:
                 self._apply_options(conn, execution_options)
-                binding = ConnectionBinding(conn, self._begin(conn), owns_connection=True)
+                binding = _new_connection_binding(conn, self._begin(conn), owns_connection=True)
             except BaseException:
                 conn.close()
                 raise
@@ -342,7 +348,9 @@ class SessionTransaction:
         How it joins is the session's ``join_transaction_mode`` (see ``config``).
         """
         if not connection.in_transaction():
-            return ConnectionBinding(connection, self._begin(connection), owns_connection=False)
+            return _new_connection_binding(
+                connection, self._begin(connection), owns_connection=False
+            )
         mode = self.join_transaction_mode
         if mode == "conditional_savepoint":
             mode = "create_savepoint" if connection.in_nested_transaction() else "rollback_only"
@@ -350,13 +358,13 @@ class SessionTransaction:
             case "create_savepoint":
                 _begin_driver_transaction(connection)
                 savepoint = connection.begin_nested()
-                return ConnectionBinding(connection, savepoint, owns_connection=False)
+                return _new_connection_binding(connection, savepoint, owns_connection=False)
             case "control_fully":
-                return ConnectionBinding(
+                return _new_connection_binding(
                     connection, connection.get_transaction(), owns_connection=False
                 )
             case "rollback_only":
-                return ConnectionBinding(connection, None, owns_connection=False)
+                return _new_connection_binding(connection, None, owns_connection=False)
             case _:
                 assert_never(mode)
 

@@ -27,7 +27,7 @@ from typed_session import (
     instance_state,
 )
 from typed_session import _lifecycle as lc
-from typed_session._lifecycle import SessionObjects, Snapshot, TransactionRecords
+from typed_session._lifecycle import SessionObjects, TransactionRecords, _new_snapshot
 from typed_session._mapping.relationships import Relationship
 from typed_session._state import STATE_ATTR
 from typed_session._typing import MISSING, Identity
@@ -136,7 +136,7 @@ def strong_of(state: InstanceState[Any]) -> object:
 
 def test_snapshot_of_empty_records_is_empty() -> None:
     snap = TransactionRecords().snapshot()
-    assert snap == Snapshot(frozenset(), frozenset(), (), frozenset())
+    assert snap == _new_snapshot(frozenset(), frozenset(), (), frozenset())
     assert snap.dirty == frozenset()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Column, ColumnElement, FromClause, Select, Table, bindpar
 from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._core import annotate
+from typed_session._records import NoPublicConstructor
 from typed_session._typing import MISSING, Identity
 from typed_session.exc import UnmappedClassError, UnmappedInstanceError
 
@@ -40,7 +41,9 @@ ENTITY_ANNOTATION = "typed_session_mapper"
 
 @final
 @dataclass(frozen=True, slots=True)
-class ColumnAttribute:
+class ColumnAttribute(
+    metaclass=NoPublicConstructor, obtained_by="read inspect_entity(Class).attributes"
+):
     """One mapped attribute: the Python side (key, defaults) and the Core column behind it."""
 
     key: str
@@ -109,7 +112,7 @@ class RelationshipField:
 
 
 @final
-class Mapper(Generic[_T]):
+class Mapper(Generic[_T], metaclass=NoPublicConstructor, obtained_by="call inspect_entity(Class)"):
     """The mapping of one entity class onto one Core table.
 
     Attributes:

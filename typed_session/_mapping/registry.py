@@ -7,7 +7,6 @@ a decorator function but not to a decorator method (python/mypy#16527), so
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import decimal
 import enum
@@ -28,6 +27,7 @@ from sqlalchemy.types import TypeEngine
 from typing_extensions import dataclass_transform
 
 from typed_session._instrumentation import MappedAttribute, install
+from typed_session._records import internal_constructor, replace_record
 from typed_session._validation import install_validation
 
 from .fields import (
@@ -42,6 +42,12 @@ from .fields import (
 from .mapper import MAPPER_ATTR, ColumnAttribute, Mapper, RelationshipField
 from .relationships import Relationship, shape_of
 from .relationships import build as build_relationship
+
+_new_mapper = internal_constructor(Mapper)
+
+
+_new_column_attribute = internal_constructor(ColumnAttribute)
+
 
 __all__ = ["MIXIN_ATTR", "Registry", "any_relationships", "entity", "mixin"]
 
@@ -497,7 +503,7 @@ def _version_attribute(
         return attr, False
     make = _next_version if generator is None else generator
     if attr.default is MISSING and attr.default_factory is None:
-        attr = dataclasses.replace(attr, default_factory=functools.partial(make, None))
+        attr = replace_record(attr, default_factory=functools.partial(make, None))
     return attr, make
 
 
@@ -511,6 +517,7 @@ def _map_class(
     validate: bool,
     version: tuple[str | None, Callable[[int | None], int] | Literal[False] | None] = (None, None),
 ) -> type[_E]:
+
     if MAPPER_ATTR in cls.__dict__:
         raise ArgumentError(f"class {cls.__name__} is already mapped")
     if "__slots__" in cls.__dict__:
@@ -550,7 +557,7 @@ def _map_class(
                 )
         col = _build_column(cls, key, inner, spec, table_column=table_column)
         columns.append(col)
-        attributes[key] = ColumnAttribute(
+        attributes[key] = _new_column_attribute(
             key=key,
             column=col,
             python_type=inner,
@@ -592,7 +599,7 @@ def _map_class(
         for attributes_by_col in attributes.values()
         if attributes_by_col.column is c
     }
-    mapper = Mapper(cls, mapped_table, ordered, registry, tuple(relationship_fields))
+    mapper = _new_mapper(cls, mapped_table, ordered, registry, tuple(relationship_fields))
     mapper.version_key = version_key
     mapper.version_generator = generator or None
     # the constructor takes attributes in annotation order, as the type checkers see it

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, final
 from sqlalchemy import Column, ColumnElement, ForeignKey, Table, and_, bindparam, select
 from sqlalchemy.exc import ArgumentError, NoReferencedTableError
 
+from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._typing import MISSING
 
 from .fields import Lazy, RelationshipSpec, unwrap_optional
@@ -107,7 +108,10 @@ def parse_cascade(text: str, where: str) -> Cascade:
 
 
 @final
-class Relationship:
+class Relationship(
+    metaclass=NoPublicConstructor,
+    obtained_by="declare relationship() on an entity, and read inspect_entity(Class).relationships",
+):
     """One configured relationship attribute of an entity class.
 
     Attributes:
@@ -346,6 +350,9 @@ class Relationship:
         return tuple(by_ref[a.column] for a in self.target.primary_key)
 
 
+_new_relationship = internal_constructor(Relationship)
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -543,4 +550,4 @@ def build(
             f"{parent.class_.__name__}.{key}: a relationship's default can only be None "
             "(or default_factory=list / set for a collection)"
         )
-    return Relationship(key, parent, target, shape, spec)
+    return _new_relationship(key, parent, target, shape, spec)
