@@ -35,7 +35,7 @@ from sqlalchemy.exc import ArgumentError
 from typed_session import _lifecycle as lifecycle
 from typed_session import _persistence as persistence
 from typed_session._mapping.mapper import Mapper, mapper_of, mapper_of_instance
-from typed_session._state import STATE_ATTR, InstanceState, instance_state
+from typed_session._state import InstanceState, instance_state, state_of
 from typed_session.exc import ObjectStateError, describe
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class BulkMethods:
                 mapper = mappers[cls] = mapper_of_instance(obj)
             d = obj.__dict__
             # no state is made for a transient object that has none (the common case)
-            state: _State | None = d.get(STATE_ATTR)
+            state: _State | None = state_of(obj)
             if state is not None:
                 _check_savable(state, obj)
             key = (mapper, state is not None and state.identity is not None)

@@ -28,7 +28,7 @@ from sqlalchemy import Table
 from typed_session import _lifecycle as lifecycle
 from typed_session._mapping.registry import any_relationships
 from typed_session._mapping.relationships import Direction, Relationship
-from typed_session._state import STATE_ATTR, InstanceState, instance_state
+from typed_session._state import InstanceState, instance_state
 from typed_session._typing import MISSING
 from typed_session.exc import FlushError, describe
 
@@ -60,6 +60,8 @@ class AssociationRow(NamedTuple):
     left_pairs: tuple[tuple[str, str], ...]
     right: dict[str, Any]
     right_pairs: tuple[tuple[str, str], ...]
+    #: the left object's state: its mapper and shard choose the bind
+    left_state: _State
 
     def params(self) -> dict[str, object]:
         """The row's column values, by association column key."""
@@ -83,8 +85,8 @@ class Dependencies:
             NULL check counts them as given).
         association_inserts: association rows to insert, by table.
         association_deletes: association rows to delete, by table.
-        association_clears: ``(table, pairs, values)``: every association row of a
-            deleted object.
+        association_clears: ``(table, pairs, values, state)``: every association row of
+            a deleted object (``state``: that object's).
     """
 
     deferred: list[Sync] = field(default_factory=list)
@@ -94,8 +96,8 @@ class Dependencies:
     supplied: dict[_State, set[str]] = field(default_factory=dict)
     association_inserts: dict[Table, list[AssociationRow]] = field(default_factory=dict)
     association_deletes: dict[Table, list[AssociationRow]] = field(default_factory=dict)
-    association_clears: list[tuple[Table, tuple[tuple[str, str], ...], dict[str, Any]]] = field(
-        default_factory=list
+    association_clears: list[tuple[Table, tuple[tuple[str, str], ...], dict[str, Any], _State]] = (
+        field(default_factory=list)
     )
 
     @property
@@ -235,7 +237,7 @@ def _pending(ctx: _Context, state: _State, obj: object) -> None:
             back_key = None if back is None or back.uselist else back.key
             for child in _items(value):
                 cd = child.__dict__
-                cstate: _State = cd[STATE_ATTR]
+                cstate = instance_state(child)
                 if back_key is not None and cd.get(back_key) is obj and cstate.identity is None:
                     continue  # a pending child syncs itself through its own many-to-one
                 if not ctx.deleting(cstate):
@@ -378,7 +380,9 @@ def _associate(
     if mark in ctx.seen_pairs:
         return
     ctx.seen_pairs.add(mark)
-    row = AssociationRow(obj.__dict__, rel.key_pairs, other.__dict__, rel.target_key_pairs)
+    row = AssociationRow(
+        obj.__dict__, rel.key_pairs, other.__dict__, rel.target_key_pairs, instance_state(obj)
+    )
     target = ctx.deps.association_inserts if insert else ctx.deps.association_deletes
     target.setdefault(rel.secondary, []).append(row)
 
@@ -434,7 +438,7 @@ def _deleted_parent(ctx: _Context, state: _State, delete: Delete) -> None:
             continue
         if rel.direction is Direction.MANY_TO_MANY:
             assert rel.secondary is not None
-            ctx.deps.association_clears.append((rel.secondary, rel.key_pairs, d))
+            ctx.deps.association_clears.append((rel.secondary, rel.key_pairs, d, state))
             continue
         value = d[rel.key] if rel.key in d else ctx.load(state, rel)
         for child in _items(value):

@@ -30,7 +30,7 @@ from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._events import Hook, SessionEvents, session_events
 from typed_session._records import NoPublicConstructor, internal_constructor
-from typed_session._state import STATE_ATTR, InstanceState, RelatedChange
+from typed_session._state import InstanceState, RelatedChange
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import describe
 
@@ -96,6 +96,10 @@ class SessionObjects:
         self.deleted: dict[_State, object] = {}
         self.dispatch: SessionEvents = session_events if dispatch is None else dispatch
         self._session = None if session is None else weakref.ref(session)
+        if session is not None:
+            # states are registered globally (``_state.states_by_id``): a modified object
+            # held by its state must be let go when its session is garbage
+            weakref.finalize(session, _let_go, identity_map.modified)
 
     @property
     def session(self) -> object | None:
@@ -237,6 +241,13 @@ def _mark_modified(state: _State, obj: object) -> None:
                 owner.autobegin()
 
 
+def _let_go(modified: dict[_State, None]) -> None:
+    """A dropped session's modified objects: no longer held (their changes are lost)."""
+    for state in modified:
+        state.strong = None
+    modified.clear()
+
+
 def mark_clean(state: _State) -> None:
     """Forget the change history: what the object holds is now what the row holds."""
     state.committed = None
@@ -266,7 +277,6 @@ def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) 
         if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.column_key_set:
             # every column loaded and nothing else stored: start afresh
             d.clear()
-            d[STATE_ATTR] = state
         else:
             for key in mapper.column_keys:
                 d.pop(key, None)
@@ -323,7 +333,6 @@ def expire_all(objects: SessionObjects) -> None:
             and d.keys() >= mapper.column_key_set
         ):
             d.clear()
-            d[STATE_ATTR] = state
             state.strong = None
             state.expired = mapper.column_key_set
         else:

@@ -30,7 +30,7 @@ from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
 from typed_session._mapping.relationships import Direction, Relationship
 from typed_session._records import NoPublicConstructor, internal_constructor
 from typed_session._related import hooks_for
-from typed_session._state import STATE_ATTR, InstanceState
+from typed_session._state import InstanceState, instance_state, state_of
 
 if TYPE_CHECKING:
     from typed_session._identity import IdentityMap
@@ -324,7 +324,7 @@ def _apply(
             continue
         if strategy == "raise":
             for obj in objs:
-                state: InstanceState[Any] | None = obj.__dict__.get(STATE_ATTR)
+                state: InstanceState[Any] | None = state_of(obj)
                 if state is not None:
                     lifecycle.refuse_lazy(state, frozenset({rel.key}))
             continue
@@ -438,7 +438,7 @@ def _as_list(value: object) -> list[object]:
 
 
 def _imap(obj: object) -> IdentityMap:
-    state: InstanceState[Any] = obj.__dict__[STATE_ATTR]
+    state: InstanceState[Any] = instance_state(obj)
     imap = state.identity_map
     assert imap is not None
     return imap

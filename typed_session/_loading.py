@@ -10,7 +10,6 @@ values (its result processors), so no value is touched twice.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, final
@@ -22,7 +21,7 @@ from sqlalchemy.exc import InvalidRequestError
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
 from typed_session._lifecycle import mark_loaded
 from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
-from typed_session._state import STATE_ATTR, InstanceState, new_instance_state
+from typed_session._state import InstanceState, new_instance_state, note_states_made
 from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 
@@ -213,7 +212,6 @@ def load_instances(
     keys = mapper.load_keys
     table = imap.table_for(mapper, token)
     lookup = table.get
-    make_ref = weakref.ref
     make_state = new_instance_state
     offset = block.offset
     full = block.full
@@ -246,10 +244,11 @@ def load_instances(
             d.update(zip(keys, [row[offset + p] for p in block.positions]))  # noqa: B905
         # born persistent: the one state record made with its lifecycle fields filled in,
         # positionally (identity, token, map), because this line runs once per row
-        d[STATE_ATTR] = table[ident] = make_state(mapper, make_ref(obj), ident, token, imap)
+        table[ident] = make_state(mapper, obj, ident, token, imap)
         append(obj)
         added += 1
     imap.note_added(added)
+    note_states_made(added)
     return out
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, final
 from typed_session import _lifecycle as lifecycle
 from typed_session._collections import TrackedList, TrackedSet, loaded_collection
 from typed_session._mapping.relationships import Direction, Relationship
-from typed_session._state import STATE_ATTR, InstanceState, instance_state
+from typed_session._state import InstanceState, instance_state
 from typed_session._typing import MISSING
 
 if TYPE_CHECKING:
@@ -91,9 +91,8 @@ def empty_collection(
 
 
 def _state(obj: object) -> InstanceState[Any]:
-    """The object's state (made for a new object): the common case without a call."""
-    state: InstanceState[Any] | None = obj.__dict__.get(STATE_ATTR)
-    return instance_state(obj) if state is None else state
+    """The object's state (made for a new object)."""
+    return instance_state(obj)
 
 
 def joined(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:

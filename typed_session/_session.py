@@ -55,7 +55,7 @@ from typed_session._persistence import execute_plan
 from typed_session._query import Query
 from typed_session._records import internal_constructor
 from typed_session._refreshing import RefreshMethods
-from typed_session._state import STATE_ATTR, InstanceState, instance_state
+from typed_session._state import InstanceState, instance_state, state_of
 from typed_session._statements import StatementMethods
 from typed_session._transaction import SessionTransaction, TransactionState, TransactionViews
 from typed_session._typing import IdentityToken
@@ -479,7 +479,7 @@ class Session(
             UnmappedInstanceError: if the object is not an entity instance.
             ObjectStateError: if it has no row yet, or belongs to another session.
         """
-        state: InstanceState[Any] | None = getattr(instance, "__dict__", {}).get(STATE_ATTR)
+        state: InstanceState[Any] | None = state_of(instance)
         if state is None:
             state = instance_state(instance)
         if state.identity is None:

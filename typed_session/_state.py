@@ -1,26 +1,26 @@
 """``InstanceState[T]``: the one typed record the session keeps per tracked object.
 
-The record is a slotted dataclass with declared fields only: nothing is added to or
-deleted from it at run time. The object's lifecycle (transient, pending, persistent,
-deleted, detached) is not stored but derived from those fields, so it cannot disagree
-with them, and only ``_lifecycle.py`` writes those fields. Attribute values themselves
-live in the object's ``__dict__``, which is what keeps a loaded read as cheap as a plain
-attribute read; the state holds only what the session needs besides: the identity, the
-first old value of each changed attribute, which attributes are expired, and whether the
-deletion has been flushed.
+The record is a weak reference to the object with declared slots only: nothing is added to
+or deleted from it at run time, and the reference and the bookkeeping are one object (one
+allocation, one object for the cyclic collector to track, per loaded row). It is found by
+the object's ``id()`` (``state_of``), not through the object's ``__dict__``. The object's
+lifecycle (transient, pending, persistent, deleted, detached) is not stored but derived
+from those fields, so it cannot disagree with them, and only ``_lifecycle.py`` writes
+those fields. Attribute values themselves live in the object's ``__dict__``, which is what
+keeps a loaded read as cheap as a plain attribute read; the state holds only what the
+session needs besides: the identity, the first old value of each changed attribute, which
+attributes are expired, and whether the deletion has been flushed.
 """
 
 from __future__ import annotations
 
 import enum
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, final
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, final
 
 from typed_session._identity import IdentityKey
 from typed_session._mapping.mapper import MAPPER_ATTR, Mapper
-from typed_session._records import NoPublicConstructor, internal_constructor
+from typed_session._records import NoPublicConstructor
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import UnmappedInstanceError
 
@@ -31,18 +31,18 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "STATE_ATTR",
     "InstanceState",
     "ObjectState",
     "RelatedChange",
     "StateOwner",
     "instance_state",
+    "new_instance_state",
+    "note_states_made",
+    "state_of",
+    "states_by_id",
 ]
 
 _O = TypeVar("_O")
-
-#: the key under which an entity instance's ``__dict__`` holds its state
-STATE_ATTR: Final = "_ts_state"
 
 
 @final
@@ -133,15 +133,15 @@ class RelatedChange:
 
 
 @final
-@dataclass(slots=True, eq=False)
 class InstanceState(
-    Generic[_O], metaclass=NoPublicConstructor, obtained_by="call instance_state(obj)"
+    weakref.ref[_O], metaclass=NoPublicConstructor, obtained_by="call instance_state(obj)"
 ):
     """The session's bookkeeping for one entity instance.
 
     Attributes:
         mapper: the mapper of the object's class.
-        obj: a weak reference to the object.
+        obj: the object, or ``None`` once it is gone (the state *is* a weak reference
+            to it: calling ``state.obj()`` or ``state()`` reads it).
         identity: the primary key as the identity map keys it (a bare value, or a tuple
             for a composite key); ``None`` until the row exists.
         identity_token: which shard or database the row lives in (``None``: the only one).
@@ -160,20 +160,58 @@ class InstanceState(
             that loads its relationships (``Session.enable_relationship_loading``).
     """
 
+    __slots__ = (
+        "committed",
+        "deleted",
+        "expired",
+        "identity",
+        "identity_map",
+        "identity_token",
+        "loads_through",
+        "mapper",
+        "modified",
+        "no_lazy",
+        "parents",
+        "related",
+        "strong",
+    )
+
     mapper: Mapper[_O]
-    obj: Callable[[], _O | None]
-    identity: Identity | None = None
-    identity_token: IdentityToken = None
-    identity_map: IdentityMap | None = None
-    committed: dict[str, object] | None = None
-    expired: frozenset[str] | None = None
-    modified: bool = False
-    deleted: bool = False
-    strong: _O | None = None
-    related: dict[str, RelatedChange] | None = None
-    parents: dict[Relationship, bool] | None = None
-    no_lazy: frozenset[str] | None = None
-    loads_through: IdentityMap | None = None
+    identity: Identity | None
+    identity_token: IdentityToken
+    identity_map: IdentityMap | None
+    committed: dict[str, object] | None
+    expired: frozenset[str] | None
+    modified: bool
+    deleted: bool
+    strong: _O | None
+    related: dict[str, RelatedChange] | None
+    parents: dict[Relationship, bool] | None
+    no_lazy: frozenset[str] | None
+    loads_through: IdentityMap | None
+
+    # a record, not a reference: hashed and compared by identity (``weakref.ref`` would
+    # hash and compare the objects)
+    if TYPE_CHECKING:
+
+        def __hash__(self) -> int: ...
+        def __eq__(self, other: object, /) -> bool: ...
+        def __ne__(self, other: object, /) -> bool: ...
+        def obj(self) -> _O | None:
+            """The object, or ``None`` once it is gone."""
+            ...
+
+    else:
+        __hash__ = object.__hash__
+        __eq__ = object.__eq__
+        __ne__ = object.__ne__
+        obj = weakref.ref.__call__
+
+    def __repr__(self) -> str:
+        return (
+            f"<InstanceState of {self.mapper.class_.__name__} identity={self.identity!r} "
+            f"{self.object_state.value}>"
+        )
 
     @property
     def owner(self) -> StateOwner | None:
@@ -256,7 +294,64 @@ class InstanceState(
         return out
 
 
-new_instance_state = internal_constructor(InstanceState)
+#: every state by ``id()`` of its object. The state is not stored in the object's
+#: ``__dict__``: a dict holding only column values (atomic: ints, strings, ...) is not
+#: tracked by the cyclic collector, which leaves two tracked objects per loaded row (the
+#: object and its state, itself the weak reference). An entry outlives its object until
+#: a sweep, and the address may be reused meanwhile: ``state_of`` checks the referent.
+states_by_id: dict[int, InstanceState[Any]] = {}
+_states_get = states_by_id.get
+_ref_new = weakref.ref.__new__
+_made = 0
+_sweep_at = 4096
+
+
+def new_instance_state(
+    mapper: Mapper[_O],
+    obj: _O,
+    identity: Identity | None = None,
+    token: IdentityToken = None,
+    imap: IdentityMap | None = None,
+) -> InstanceState[_O]:
+    """Make and register an object's state (the one way the package builds one).
+
+    A loaded row's state is born persistent, with its identity, token and map filled in.
+    The caller notes the number made with ``note_states_made``.
+    """
+    state: InstanceState[_O] = _ref_new(InstanceState, obj)
+    state.mapper = mapper
+    state.identity = identity
+    state.identity_token = token
+    state.identity_map = imap
+    state.committed = None
+    state.expired = None
+    state.modified = False
+    state.deleted = False
+    state.strong = None
+    state.related = None
+    state.parents = None
+    state.no_lazy = None
+    state.loads_through = None
+    states_by_id[id(obj)] = state
+    return state
+
+
+def note_states_made(count: int) -> None:
+    """Count states made; past a threshold, forget those whose object is gone."""
+    global _made, _sweep_at
+    _made += count
+    if _made >= _sweep_at:
+        for key, state in list(states_by_id.items()):
+            if state() is None and _states_get(key) is state:
+                del states_by_id[key]
+        _made = 0
+        _sweep_at = max(4096, len(states_by_id))
+
+
+def state_of(obj: object) -> InstanceState[Any] | None:
+    """The object's state, or ``None`` if it has none yet (none is made)."""
+    state = _states_get(id(obj))
+    return state if state is not None and state() is obj else None
 
 
 def instance_state(instance: _O) -> InstanceState[_O]:
@@ -268,8 +363,8 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
     if mapper is None:
         raise UnmappedInstanceError(instance)
-    d = instance.__dict__
-    state: InstanceState[_O] | None = d.get(STATE_ATTR)
-    if state is None:
-        state = d[STATE_ATTR] = new_instance_state(mapper, weakref.ref(instance))
+    state: InstanceState[_O] | None = _states_get(id(instance))
+    if state is None or state() is not instance:
+        state = new_instance_state(mapper, instance)
+        note_states_made(1)
     return state

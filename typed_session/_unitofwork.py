@@ -29,7 +29,6 @@ from sqlalchemy.exc import NoReferencedTableError
 
 from typed_session._dependency import AssociationRow, Dependencies, Sync
 from typed_session._mapping.relationships import Direction
-from typed_session._state import STATE_ATTR
 from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import FlushError, describe
 
@@ -603,7 +602,7 @@ def _steps_with_dependencies(
         post.setdefault((sync.child.mapper, sync.child.identity_token), []).append(sync)
     for (mapper, token), syncs_ in post.items():
         steps.append(PostUpdateRows(mapper.table, bind_for(mapper, token), mapper, tuple(syncs_)))
-    for table, pairs, values in deps.association_clears:
+    for table, pairs, values, _state in deps.association_clears:
         steps.append(
             AssociationClear(table, _association_bind(bind_for, deps, table), pairs, values)
         )
@@ -619,10 +618,9 @@ def _association_bind(bind_for: BindFor, deps: Dependencies, table: Table) -> Bi
     """An association table's rows go where the mappers it links go."""
     for rows in (deps.association_inserts.get(table), deps.association_deletes.get(table)):
         if rows:
-            state = rows[0].left[STATE_ATTR]
+            state = rows[0].left_state
             return bind_for(state.mapper, state.identity_token)
-    for clear_table, _pairs, values in deps.association_clears:
+    for clear_table, _pairs, _values, state in deps.association_clears:
         if clear_table is table:
-            state = values[STATE_ATTR]
             return bind_for(state.mapper, state.identity_token)
     raise AssertionError(table)

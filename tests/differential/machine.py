@@ -21,7 +21,7 @@ from sqlalchemy.orm import exc as orm_exc
 
 import typed_session as tsl
 from typed_session import exc as ts_exc
-from typed_session._state import STATE_ATTR, InstanceState
+from typed_session._state import InstanceState, state_of
 
 from .models import COLUMNS, PK, SaAuto, SaBase, SaPair, TsAuto, TsPair, ts_registry
 
@@ -202,8 +202,7 @@ class WriteTracker:
 
 def ts_state(obj: object) -> InstanceState[Any] | None:
     """typed_session's state of an object, without creating one."""
-    state: InstanceState[Any] | None = obj.__dict__.get(STATE_ATTR)
-    return state
+    return state_of(obj)
 
 
 def ts_lifecycle(obj: object) -> str:

@@ -36,6 +36,9 @@ LIFECYCLE_FIELDS = frozenset(
         "modified",
     }
 )
+#: where a state is made: the one function outside ``_lifecycle.py`` that gives lifecycle
+#: fields a value (their first one; a loaded row's state is born persistent)
+STATE_CONSTRUCTOR = ("_state.py", "new_instance_state")
 EXECUTING_CALLS = frozenset({"execute", "exec_driver_sql"})
 #: executing when given a statement (``conn.scalars(stmt)``), not on a result (``.scalars()``)
 EXECUTING_WITH_STATEMENT = frozenset({"scalar", "scalars"})
@@ -124,13 +127,24 @@ def _assigned_attributes(tree: ast.Module) -> Iterator[tuple[ast.Attribute, str 
     yield from visit(tree, None)
 
 
+def _constructor_lines(name: str, tree: ast.Module) -> range:
+    """The lines of the state's constructor, which gives every field its first value."""
+    module, function = STATE_CONSTRUCTOR
+    if name == module:
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == function:
+                return range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    return range(0)
+
+
 def lifecycle_writes(name: str, tree: ast.Module) -> list[str]:
     """Rule 1: lifecycle fields assigned outside ``_lifecycle.py``."""
     if name == "_lifecycle.py":
         return []
     found: list[str] = []
+    constructor = _constructor_lines(name, tree)
     for attr, cls in _assigned_attributes(tree):
-        if attr.attr not in LIFECYCLE_FIELDS:
+        if attr.attr not in LIFECYCLE_FIELDS or attr.lineno in constructor:
             continue
         receiver = attr.value
         on_self = isinstance(receiver, ast.Name) and receiver.id == "self"
@@ -304,6 +318,15 @@ def test_nothing_below_the_session_imports_it() -> None:
 def test_rule_1_catches_a_lifecycle_write(source: str) -> None:
     assert lifecycle_writes("_persistence.py", ast.parse(source))
     assert not lifecycle_writes("_lifecycle.py", ast.parse(source))
+
+
+def test_rule_1_allows_only_the_state_constructor() -> None:
+    source = (
+        "def new_instance_state(obj):\n    state.identity = None\n\n"
+        "def other(state):\n    state.identity = 1\n"
+    )
+    assert lifecycle_writes("_state.py", ast.parse(source)) == ["_state.py:5 assigns .identity"]
+    assert len(lifecycle_writes("_loading.py", ast.parse(source))) == 2
 
 
 def test_rule_1_allows_other_classes_own_fields() -> None:

@@ -1,0 +1,128 @@
+"""The per-object record's layout (issue 17, item 1): what a loaded row leaves alive.
+
+The state is the weak reference to its object and is found by the object's ``id()``, so
+the object's ``__dict__`` holds column values only and the cyclic collector tracks two
+objects per loaded row (the object and its state) instead of four.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import pickle
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from typed_session import Mapped, Registry, Session, column, entity, instance_state
+from typed_session._state import note_states_made, state_of, states_by_id
+
+reg = Registry()
+
+
+@entity(reg, table="sl_items")
+class Item:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+    qty: Mapped[int] = column(default=0)
+
+
+@pytest.fixture
+def engine(memory_engine: Engine) -> Engine:
+    reg.create_all(memory_engine)
+    with Session(memory_engine) as s:
+        s.add_all([Item(name=f"i{n}", qty=n) for n in range(2000)])
+        s.commit()
+    return memory_engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session[Engine]]:
+    with Session(engine) as s:
+        yield s
+
+
+def test_a_loaded_objects_dict_holds_only_its_columns(session: Session[Engine]) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    assert set(item.__dict__) == {"id", "name", "qty"}
+    assert not gc.is_tracked(item.__dict__)
+    assert instance_state(item).obj() is item
+    assert instance_state(item)() is item
+
+
+def test_two_tracked_objects_per_loaded_row(session: Session[Engine]) -> None:
+    session.scalars(select(Item)).all()  # warm: compiled statement, caches
+    session.expunge_all()
+    gc.collect()
+    before = len(gc.get_objects())
+    items = session.scalars(select(Item)).all()
+    per_row = (len(gc.get_objects()) - before) / len(items)
+    assert len(items) == 2000
+    assert per_row < 2.1, per_row
+
+
+def test_the_state_is_hashed_by_identity_not_by_its_object() -> None:
+    a, b = Item(name="a"), Item(name="a")
+    sa, sb = instance_state(a), instance_state(b)
+    assert sa != sb
+    assert len({sa, sb}) == 2
+    del a
+    gc.collect()
+    assert sa() is None
+    assert sa == sa  # a dead reference still equals itself
+
+
+def test_a_stale_entry_at_a_reused_address_is_not_the_objects_state() -> None:
+    gone = Item(name="gone")
+    stale = instance_state(gone)
+    del gone
+    gc.collect()
+    assert stale() is None
+    live = Item(name="live")
+    states_by_id[id(live)] = stale  # as if ``live`` took the dead object's address
+    assert state_of(live) is None
+    fresh = instance_state(live)
+    assert fresh is not stale
+    assert fresh() is live
+    assert states_by_id[id(live)] is fresh
+
+
+def test_states_of_dead_objects_are_swept() -> None:
+    note_states_made(10**9)  # sweep now, so the count starts from what is alive
+    alive = len(states_by_id)
+    for _ in range(5):
+        batch = [Item(name="x") for _ in range(2000)]
+        for obj in batch:
+            instance_state(obj)
+        del batch
+    assert len(states_by_id) < alive + 2 * 4096 + 2000
+
+
+def test_a_copy_does_not_share_the_originals_state(session: Session[Engine]) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    twin = copy.copy(item)
+    assert instance_state(twin) is not instance_state(item)
+    assert instance_state(twin).transient
+    assert instance_state(item).persistent
+
+
+def test_a_loaded_object_pickles_with_its_values_only(session: Session[Engine]) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    back: Any = pickle.loads(pickle.dumps(item))
+    assert (back.id, back.name, back.qty) == (item.id, item.name, item.qty)
+    assert state_of(back) is None
+
+
+def test_a_dropped_session_lets_its_modified_objects_go(engine: Engine) -> None:
+    session = Session(engine)
+    item = session.scalars(select(Item).limit(1)).one()
+    item.qty = 99  # modified: the session holds it strongly until it is flushed
+    ref = weakref.ref(item)
+    state = instance_state(item)
+    del item, session
+    gc.collect()
+    assert ref() is None
+    assert state.strong is None
