@@ -197,7 +197,7 @@ def _make_setattr(
             d = self.__dict__
             # state_of(self), inlined: every write to a mapped attribute runs this
             state: InstanceState[Any] | None = states_get(id(self))
-            if state is not None and state() is self:
+            if state is not None:
                 if state.identity is not None:
                     expired = state.expired
                     if expired and key in pk_keys and key in expired:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InvalidRequestError
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
 from typed_session._lifecycle import mark_loaded
 from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
-from typed_session._state import InstanceState, new_instance_state, note_states_made
+from typed_session._state import InstanceState, new_instance_state
 from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 
@@ -248,7 +248,6 @@ def load_instances(
         append(obj)
         added += 1
     imap.note_added(added)
-    note_states_made(added)
     return out
 
 

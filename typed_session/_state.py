@@ -37,7 +37,6 @@ __all__ = [
     "StateOwner",
     "instance_state",
     "new_instance_state",
-    "note_states_made",
     "state_of",
     "states_by_id",
 ]
@@ -158,6 +157,7 @@ class InstanceState(
         no_lazy: relationship keys a ``raiseload()`` option refused lazy loads of.
         loads_through: for an object without a row, the identity map of the session
             that loads its relationships (``Session.enable_relationship_loading``).
+        object_id: ``id()`` of the object, the state's key in ``states_by_id``.
     """
 
     __slots__ = (
@@ -171,6 +171,7 @@ class InstanceState(
         "mapper",
         "modified",
         "no_lazy",
+        "object_id",
         "parents",
         "related",
         "strong",
@@ -189,6 +190,7 @@ class InstanceState(
     parents: dict[Relationship, bool] | None
     no_lazy: frozenset[str] | None
     loads_through: IdentityMap | None
+    object_id: int
 
     # a record, not a reference: hashed and compared by identity (``weakref.ref`` would
     # hash and compare the objects)
@@ -297,13 +299,17 @@ class InstanceState(
 #: every state by ``id()`` of its object. The state is not stored in the object's
 #: ``__dict__``: a dict holding only column values (atomic: ints, strings, ...) is not
 #: tracked by the cyclic collector, which leaves two tracked objects per loaded row (the
-#: object and its state, itself the weak reference). An entry outlives its object until
-#: a sweep, and the address may be reused meanwhile: ``state_of`` checks the referent.
+#: object and its state, itself the weak reference). An entry leaves when its object
+#: dies (the reference's callback runs before the address can be reused), so an entry
+#: found by ``id()`` is always the live object's own.
 states_by_id: dict[int, InstanceState[Any]] = {}
 _states_get = states_by_id.get
 _ref_new = weakref.ref.__new__
-_made = 0
-_sweep_at = 4096
+
+
+def _forget(state: InstanceState[Any], _pop: Any = states_by_id.pop) -> None:
+    """The reference's callback: its object is gone, so is its entry."""
+    _pop(state.object_id, None)
 
 
 def new_instance_state(
@@ -316,9 +322,8 @@ def new_instance_state(
     """Make and register an object's state (the one way the package builds one).
 
     A loaded row's state is born persistent, with its identity, token and map filled in.
-    The caller notes the number made with ``note_states_made``.
     """
-    state: InstanceState[_O] = _ref_new(InstanceState, obj)
+    state: InstanceState[_O] = _ref_new(InstanceState, obj, _forget)
     state.mapper = mapper
     state.identity = identity
     state.identity_token = token
@@ -332,26 +337,14 @@ def new_instance_state(
     state.parents = None
     state.no_lazy = None
     state.loads_through = None
-    states_by_id[id(obj)] = state
+    state.object_id = key = id(obj)
+    states_by_id[key] = state
     return state
-
-
-def note_states_made(count: int) -> None:
-    """Count states made; past a threshold, forget those whose object is gone."""
-    global _made, _sweep_at
-    _made += count
-    if _made >= _sweep_at:
-        for key, state in list(states_by_id.items()):
-            if state() is None and _states_get(key) is state:
-                del states_by_id[key]
-        _made = 0
-        _sweep_at = max(4096, len(states_by_id))
 
 
 def state_of(obj: object) -> InstanceState[Any] | None:
     """The object's state, or ``None`` if it has none yet (none is made)."""
-    state = _states_get(id(obj))
-    return state if state is not None and state() is obj else None
+    return _states_get(id(obj))
 
 
 def instance_state(instance: _O) -> InstanceState[_O]:
@@ -364,7 +357,6 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     if mapper is None:
         raise UnmappedInstanceError(instance)
     state: InstanceState[_O] | None = _states_get(id(instance))
-    if state is None or state() is not instance:
+    if state is None:
         state = new_instance_state(mapper, instance)
-        note_states_made(1)
     return state
