@@ -144,9 +144,12 @@ def resolve(objects: lifecycle.SessionObjects, load: LoadRelated, delete: Delete
     _delete_orphans(ctx, delete)
     for state in list(objects.deleted):
         _deleted_parent(ctx, state, delete)
-    for state, obj in list(objects.new.items()):
+    new = objects.new
+    # states only (a list of pairs would allocate a tuple per object), and only those
+    # whose class has relationships: the rest of a large flush costs one check each
+    for state in [s for s in new if s.mapper.relationship_keys]:
         if not ctx.deleting(state):
-            _pending(ctx, state, obj)
+            _pending(ctx, state, new[state])
     for state in list(objects.identity_map.modified):
         if ctx.deleting(state):
             continue
@@ -195,9 +198,13 @@ def _orphaned_by(state: _State, rules: list[Relationship]) -> Relationship | Non
 
 def _delete_orphans(ctx: _Context, delete: Delete) -> None:
     objects = ctx.objects
-    candidates = [*objects.new.items()]
-    candidates += [(s, s.obj()) for s in objects.identity_map.modified if s.parents]
     rules: dict[Mapper[Any], list[Relationship]] = {}
+    for mapper in {s.mapper for s in objects.new}:
+        rules[mapper] = _orphan_rules(mapper)
+    candidates: list[tuple[_State, object]] = []
+    if any(rules.values()):
+        candidates += [(s, o) for s, o in objects.new.items() if rules[s.mapper]]
+    candidates += [(s, s.obj()) for s in objects.identity_map.modified if s.parents]
     for state, obj in candidates:
         mapper = state.mapper
         mapper_rules = rules.get(mapper)
