@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, final
 
 from sqlalchemy import CompoundSelect, Delete, FromClause, Insert, Row, Select, Update, UpdateBase
@@ -89,6 +90,12 @@ class EntityColumns:
     full: bool
     #: the ``joinedload`` step these columns were added for (not part of the result)
     joined: JoinedStep | None = None
+
+
+#: rows pulled from Core per call when a whole result is loaded: one Python call per
+#: batch instead of three per row, while only a batch of Core's rows is alive at once
+#: (fetching every row first leaves them all for the cyclic collector to walk)
+_FETCH_BATCH = 1000
 
 
 def make_block(
@@ -305,9 +312,7 @@ def _resolve(
         )
     if len(blocks) == 1 and blocks[0].offset == 0 and blocks[0].width == width:
         # one entity and nothing else: the result holds the bare objects, which Core's
-        # scalars() yields as they are. Rows are pulled one by one, each freed at once:
-        # fetching them all first is faster with the garbage collector off, and much
-        # slower with it on (every row is one more object for it to walk)
+        # scalars() yields as they are. Rows are pulled a batch at a time (_FETCH_BATCH)
         block = blocks[0]
         name = [block.mapper.class_.__name__]
         if yield_per is not None:
@@ -320,7 +325,8 @@ def _resolve(
                 )
             )
             return object_result(name, objects, bare_scalars=True)
-        objs = _loaded(imap, block, result, refresh=refresh, after_load=after_load, token=token)
+        batched = chain.from_iterable(result.partitions(_FETCH_BATCH))
+        objs = _loaded(imap, block, batched, refresh=refresh, after_load=after_load, token=token)
         return object_result(name, iter(objs), bare_scalars=True)
     keys = list(result.keys())
     out_keys: list[str] = []
