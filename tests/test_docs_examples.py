@@ -41,6 +41,7 @@ PAGES = [
     "migrations-alembic.md",
     "api-models.md",
     "migration.md",
+    "../README.md",  # the front page of the repository and of the package index
 ]
 BLOCK = re.compile(r'^```python(?: title="([^"\n]*)")?\n(.*?)^```', re.MULTILINE | re.DOTALL)
 Side = Literal["typed_session", "sqlalchemy"]
@@ -69,7 +70,7 @@ def run_page(page: str, side: Side = "typed_session") -> Iterator[dict[str, Any]
     found = blocks(page, side)
     assert found, f"{page} has no python examples for {side}"
     # a real module, as the reader's would be: annotations resolve in its globals
-    name = f"docs_{page.replace('.', '_')}_{side}"
+    name = f"docs_{page.replace('.', '_').replace('/', '_')}_{side}"
     module = types.ModuleType(name)
     sys.modules[name] = module
     try:
@@ -91,6 +92,11 @@ def test_every_python_block_of_a_page_is_recognised() -> None:
     for page in PAGES:
         text = (DOCS / page).read_text()
         assert len(BLOCK.findall(text)) == text.count("```python"), page
+
+
+def test_every_page_with_python_examples_is_run() -> None:
+    with_examples = {path.name for path in DOCS.glob("*.md") if "```python" in path.read_text()}
+    assert with_examples <= set(PAGES)
 
 
 def test_the_events_example_leaves_no_global_listener() -> None:
