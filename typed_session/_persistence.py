@@ -30,7 +30,6 @@ from typed_session._unitofwork import (
     AssociationClear,
     AssociationRows,
     DeleteRows,
-    InsertRow,
     InsertRows,
     PostUpdateRows,
     SyncKeys,
@@ -176,14 +175,14 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
     all_keys = mapper.column_key_set
     # rows go in the order their objects were added, neighbours with the same columns
     # in one executemany (so generated keys land where SQLAlchemy puts them)
-    batch: list[InsertRow] = []
     batch_keys: tuple[str, ...] | None = None
+    start = 0
+    states, values = step.states, step.values
     # the other common case: every attribute set but a generated single-column key
     generated = pk_keys[0] if mapper.single_pk else None
     but_key = tuple([k for k in keys if k != generated])
     but_key_set = frozenset(but_key)
-    for row in step.rows:
-        _state, d = row
+    for i, d in enumerate(values):
         # the common cases without a Python loop (C-level set checks)
         if d.keys() >= all_keys:
             present = keys
@@ -196,28 +195,28 @@ def _insert(conn: Connection, step: InsertRows, outcome: FlushOutcome) -> None:
                 present = tuple([p for p in present if p != k])
         if present != batch_keys:
             if batch_keys is not None:
-                _insert_group(conn, mapper, batch_keys, batch, outcome)
-            batch, batch_keys = [], present
-        batch.append(row)
+                _insert_group(conn, mapper, batch_keys, states[start:i], values[start:i], outcome)
+            batch_keys, start = present, i
     if batch_keys is not None:
-        _insert_group(conn, mapper, batch_keys, batch, outcome)
+        _insert_group(conn, mapper, batch_keys, states[start:], values[start:], outcome)
 
 
 def _insert_group(
     conn: Connection,
     mapper: Mapper[Any],
     present: tuple[str, ...],
-    items: list[InsertRow],
+    states: Sequence[InstanceState[Any]],
+    values: Sequence[dict[str, Any]],
     outcome: FlushOutcome,
 ) -> None:
     table = mapper.table
     attrs = mapper.columns
-    params = [{k: d[k] for k in present} for _, d in items]
+    params = [{k: d[k] for k in present} for d in values]
     absent = [a for k, a in attrs.items() if k not in present]
     fetch = [a for a in absent if a.database_generated]
     for a in absent:
         if not a.database_generated:
-            for _, d in items:
+            for d in values:
                 d[a.key] = None  # nullable, no default: the row holds NULL
     pk_generated = any(k not in present for k in mapper.pk_keys)
     dialect = conn.dialect
@@ -230,25 +229,25 @@ def _insert_group(
         returned = conn.execute(
             insert(table).returning(*pk_cols, *(a.column for a in fetch)), params
         )
-        by_ident = {mapper.identity_of(d): d for _, d in items}
+        by_ident = {mapper.identity_of(d): d for d in values}
         n = len(pk_cols)
         for row in returned:
             ident = row[0] if n == 1 else tuple(row[:n])
             by_ident[ident].update(zip(fetch_keys, row[n:], strict=True))
     elif dialect.insert_executemany_returning and _orders_by_rowid(conn, mapper):
-        _insert_sqlite_batch(conn, mapper, fetch_keys, params, items)
+        _insert_sqlite_batch(conn, mapper, fetch_keys, params, values)
     elif dialect.insert_executemany_returning_sort_by_parameter_order:
         ordered = insert(table).returning(*(a.column for a in fetch), sort_by_parameter_order=True)
         rows = conn.execute(ordered, params).all()
-        if len(rows) != len(items):
+        if len(rows) != len(values):
             raise FlushError(
-                f"INSERT into {table.name} returned {len(rows)} row(s) for {len(items)} object(s)"
+                f"INSERT into {table.name} returned {len(rows)} row(s) for {len(values)} object(s)"
             )
-        for (_, d), row in zip(items, rows, strict=True):
+        for d, row in zip(values, rows, strict=True):
             d.update(zip(fetch_keys, row, strict=True))
     else:
         stmt = insert(table).return_defaults(*(a.column for a in fetch))
-        for (state, d), p in zip(items, params, strict=True):
+        for state, d, p in zip(states, values, params, strict=True):
             result = conn.execute(stmt, p)
             pk_values = result.inserted_primary_key or ()
             for attr, value in zip(mapper.primary_key, pk_values, strict=False):
@@ -265,8 +264,10 @@ def _insert_group(
                     outcome.expire[state] = outcome.expire.get(state, frozenset()) | {a.key}
     inserted = outcome.inserted
     identities = outcome.identities
-    for state, d in items:
-        ident = mapper.identity_of(d)
+    single = mapper.single_pk
+    pk0 = mapper.pk_keys[0]
+    for state, d in zip(states, values, strict=True):
+        ident = d.get(pk0) if single else mapper.identity_of(d)
         if ident is None:
             obj = state.obj()
             raise FlushError(
@@ -293,7 +294,7 @@ def _insert_sqlite_batch(
     mapper: Mapper[Any],
     fetch_keys: Sequence[str],
     params: list[dict[str, Any]],
-    items: list[InsertRow],
+    values: Sequence[dict[str, Any]],
 ) -> None:
     table = mapper.table
     pk_col: Column[Any] = mapper.primary_key[0].column
@@ -307,7 +308,7 @@ def _insert_sqlite_batch(
         rows = sorted(result.scalars().all())
         first, last = (rows[0], rows[-1]) if rows else (0, -1)
     n = len(rows)
-    if n != len(items) or last - first != n - 1:
+    if n != len(values) or last - first != n - 1:
         raise FlushError(
             f"INSERT into {table.name} returned keys that are not one contiguous ascending "
             "run, so they cannot be matched to the objects; SQLite gives out rowids this "
@@ -316,11 +317,11 @@ def _insert_sqlite_batch(
     pk_key = mapper.pk_keys[0]
     other_keys = [k for k in fetch_keys if k != pk_key]
     if other_keys:
-        for (_, d), row in zip(items, rows, strict=True):
+        for d, row in zip(values, rows, strict=True):
             d[pk_key] = row[0]
             d.update(zip(other_keys, row[1:], strict=True))
     else:
-        for (_, d), ident in zip(items, rows, strict=True):
+        for d, ident in zip(values, rows, strict=True):
             d[pk_key] = ident
 
 

@@ -55,7 +55,7 @@ def plan_with_rows_checked(
     while True:
         try:
             return plan_flush(
-                list(objects.new.items()),  # in the order the objects were added
+                objects.new,  # in the order the objects were added
                 list(objects.identity_map.modified),
                 list(objects.deleted.items()),
                 identity_map=objects.identity_map,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import graphlib
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, final
 
@@ -92,13 +92,6 @@ class UpdateRow(NamedTuple):
     takes_over: InstanceState[Any] | None = None
 
 
-#: builds an ``InsertRow`` from a ``(state, values)`` pair without a Python-level call:
-#: a third of the cost of calling the class, once per pending object
-_insert_row: Callable[[tuple[InstanceState[Any], dict[str, Any]]], InsertRow] = functools.partial(
-    tuple.__new__, InsertRow
-)
-
-
 #: the same for an ``UpdateRow``, from all five fields
 _update_row: Callable[
     [
@@ -126,9 +119,20 @@ class TableStep:
 @final
 @dataclass(frozen=True, slots=True)
 class InsertRows(TableStep):
-    """INSERT rows into one table, in the order their objects were added."""
+    """INSERT rows into one table, in the order their objects were added.
 
-    rows: tuple[InsertRow, ...]
+    The states and their values are two parallel tuples, not a tuple of pairs: a pair
+    per pending object would be one more object for the cyclic collector per row.
+    """
+
+    states: tuple[InstanceState[Any], ...]
+    #: each object's ``__dict__``: the values to insert, and where generated values go
+    values: tuple[dict[str, Any], ...]
+
+    @property
+    def rows(self) -> tuple[InsertRow, ...]:
+        """The (state, values) pairs, for reading the plan (not used by the flush)."""
+        return tuple(InsertRow(s, v) for s, v in zip(self.states, self.values, strict=True))
 
 
 @final
@@ -260,7 +264,8 @@ class _TableWork:
 
     mapper: Mapper[Any]
     token: IdentityToken
-    inserts: list[InsertRow]
+    insert_states: list[InstanceState[Any]]
+    insert_values: list[dict[str, Any]]
     updates: list[UpdateRow]
     deletes: list[InstanceState[Any]]
 
@@ -272,12 +277,12 @@ class _Works(dict[_WorkKey, _TableWork]):
     """Each (mapper, identity token)'s work, made on first use (no Python call per row)."""
 
     def __missing__(self, key: _WorkKey) -> _TableWork:
-        work = self[key] = _TableWork(key[0], key[1], [], [], [])
+        work = self[key] = _TableWork(key[0], key[1], [], [], [], [])
         return work
 
 
 def plan_flush(
-    new: Sequence[tuple[InstanceState[Any], Any]],
+    new: Mapping[InstanceState[Any], Any],
     dirty: Iterable[InstanceState[Any]],
     deleted: Sequence[tuple[InstanceState[Any], Any]],
     *,
@@ -288,7 +293,8 @@ def plan_flush(
     """Build the plan for pending, modified and deleted states.
 
     Args:
-        new: pending states with their objects, in the order they were added.
+        new: pending states with their objects, in the order they were added (the
+            session's own dict: a list of pairs would be a tuple per object).
         dirty: states written to since their last flush.
         deleted: states marked for deletion with their objects.
         bind_for: the bind of each mapper's rows.
@@ -311,9 +317,8 @@ def plan_flush(
     deleting = {id(s) for s, _ in deleted}
     switched: set[int] = set()
     claimed: dict[tuple[Mapper[Any], IdentityToken, Identity], object] = {}
-    make_row = _insert_row
     make_update = _update_row
-    for state, obj in new:
+    for state, obj in new.items():
         d = obj.__dict__
         mapper, token = state.mapper, state.identity_token
         work = (mapper, token)
@@ -327,7 +332,9 @@ def plan_flush(
                 works[work].updates.append(_switch_row(state, d, old))
                 switched.add(id(old))
                 continue
-        works[work].inserts.append(make_row((state, d)))
+        table_work = works[work]
+        table_work.insert_states.append(state)
+        table_work.insert_values.append(d)
     clean: list[InstanceState[Any]] = []
     for state in dirty:
         obj = state.obj()
@@ -383,8 +390,16 @@ def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
         # frees it for a new row of the same flush
         if w.updates:
             steps.append(UpdateRows(w.mapper.table, binds[id(w)], w.mapper, tuple(w.updates)))
-        if w.inserts:
-            steps.append(InsertRows(w.mapper.table, binds[id(w)], w.mapper, tuple(w.inserts)))
+        if w.insert_states:
+            steps.append(
+                InsertRows(
+                    w.mapper.table,
+                    binds[id(w)],
+                    w.mapper,
+                    tuple(w.insert_states),
+                    tuple(w.insert_values),
+                )
+            )
     for w in reversed(ordered):
         if w.deletes:
             steps.append(DeleteRows(w.mapper.table, binds[id(w)], w.mapper, tuple(w.deletes)))
@@ -571,9 +586,11 @@ def _steps_with_dependencies(
         ready = [u for u in w.updates if u.state not in deps.forced]
         if ready:
             steps.append(UpdateRows(table, bind, mapper, tuple(ready)))
-        rows = {r.state: r for r in w.inserts}
-        for group in _levels(list(rows), before):
-            steps.append(InsertRows(table, bind, mapper, tuple(rows[s] for s in group)))
+        values_of = dict(zip(w.insert_states, w.insert_values, strict=True))
+        for group in _levels(list(values_of), before):
+            steps.append(
+                InsertRows(table, bind, mapper, tuple(group), tuple(values_of[s] for s in group))
+            )
             syncs = [
                 (sync, forced_changes.get(sync.child))
                 for s in group

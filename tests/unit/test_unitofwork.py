@@ -186,8 +186,8 @@ class GrandChild:
     child_id: Mapped[int] = column(foreign_key="uow_child.id")
 
 
-def _new(*objs: object) -> list[tuple[InstanceState[Any], object]]:
-    return [(state_of(o), o) for o in objs]
+def _new(*objs: object) -> dict[InstanceState[Any], object]:
+    return {state_of(o): o for o in objs}
 
 
 def _persistent(obj: object, ident: int) -> InstanceState[Any]:
@@ -201,7 +201,7 @@ ENGINE = create_engine("sqlite://")  # never connected: the planner only names b
 
 
 def _plan(
-    new: list[tuple[InstanceState[Any], object]],
+    new: dict[InstanceState[Any], object],
     dirty: list[InstanceState[Any]],
     deleted: list[tuple[InstanceState[Any], object]],
 ) -> FlushPlan:
@@ -217,7 +217,7 @@ def _steps(plan: FlushPlan) -> list[tuple[str, type[Any]]]:
 
 
 def test_empty_plan() -> None:
-    plan = _plan([], [], [])
+    plan = _plan({}, [], [])
     assert isinstance(plan, FlushPlan)
     assert plan.empty
     assert plan == FlushPlan((), ())
@@ -247,7 +247,7 @@ def test_deletes_child_table_first() -> None:
     c = Child(parent_id=1)
     g = GrandChild(child_id=1)
     deleted = [(_persistent(p, 1), p), (_persistent(c, 1), c), (_persistent(g, 1), g)]
-    plan = _plan([], [], deleted)
+    plan = _plan({}, [], deleted)
     assert _steps(plan) == [
         ("DeleteRows", GrandChild),
         ("DeleteRows", Child),
@@ -262,7 +262,7 @@ def test_updates_carry_the_changed_values() -> None:
     p = Parent(name="old")
     state = _persistent(p, 1)
     p.name = "new"
-    plan = _plan([], [state], [])
+    plan = _plan({}, [state], [])
     assert _steps(plan) == [("UpdateRows", Parent)]
     step = plan.steps[0]
     assert isinstance(step, UpdateRows)
@@ -277,7 +277,7 @@ def test_unchanged_dirty_state_is_clean() -> None:
     state = _persistent(p, 1)
     p.name = "other"
     p.name = "same"
-    plan = _plan([], [state], [])
+    plan = _plan({}, [state], [])
     assert plan.empty
     assert plan.clean == (state,)
 
@@ -286,14 +286,14 @@ def test_dirty_state_that_is_deleted_is_not_updated() -> None:
     p = Parent(name="a")
     state = _persistent(p, 1)
     p.name = "b"
-    plan = _plan([], [state], [(state, p)])
+    plan = _plan({}, [state], [(state, p)])
     assert _steps(plan) == [("DeleteRows", Parent)]
     assert plan.clean == ()
 
 
 def test_dirty_state_without_identity_is_skipped() -> None:
     p = Parent(name="a")
-    plan = _plan([], [state_of(p)], [])
+    plan = _plan({}, [state_of(p)], [])
     assert plan.empty
     assert plan.clean == ()
 
