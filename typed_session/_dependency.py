@@ -78,7 +78,10 @@ class Dependencies:
     Attributes:
         deferred: foreign keys to copy after a parent's INSERT.
         post: foreign keys written by a second UPDATE (``post_update``).
-        edges: ``(child, parent)``: the child's row is written after the parent's.
+        edges: ``(child, parent)`` of one table: the child's row is written after the
+            parent's.
+        table_edges: for rows of two tables, one ``(child, parent)`` sample per
+            ``(child table, parent table)``: the parent's table is written first.
         forced: foreign-key attributes of persistent children filled by a deferred
             copy: their UPDATE sets them whatever they hold now.
         supplied: foreign-key attributes a pending child gets from its parent (the NOT
@@ -92,8 +95,9 @@ class Dependencies:
     deferred: list[Sync] = field(default_factory=list)
     post: list[Sync] = field(default_factory=list)
     edges: list[tuple[_State, _State]] = field(default_factory=list)
+    table_edges: dict[tuple[Table, Table], tuple[_State, _State]] = field(default_factory=dict)
     forced: dict[_State, set[str]] = field(default_factory=dict)
-    supplied: dict[_State, set[str]] = field(default_factory=dict)
+    supplied: dict[_State, frozenset[str]] = field(default_factory=dict)
     association_inserts: dict[Table, list[AssociationRow]] = field(default_factory=dict)
     association_deletes: dict[Table, list[AssociationRow]] = field(default_factory=dict)
     association_clears: list[tuple[Table, tuple[tuple[str, str], ...], dict[str, Any], _State]] = (
@@ -107,6 +111,7 @@ class Dependencies:
             self.deferred
             or self.post
             or self.edges
+            or self.table_edges
             or self.association_inserts
             or self.association_deletes
             or self.association_clears
@@ -121,7 +126,11 @@ class _Context:
         self.load = load
         self.deps = Dependencies()
         self.seen_pairs: set[tuple[Table, int, int, bool]] = set()
-        self.seen_syncs: set[tuple[int, int, tuple[tuple[str, str], ...]]] = set()
+        #: one int per link seen, (parent, child, pairs) packed: a tuple each would be one
+        #: more object per row for the collector (ids are below 2**64)
+        self.seen_syncs: set[int] = set()
+        #: the child's foreign-key attributes of each relationship's pairs
+        self.fk_keys: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
 
     def deleting(self, state: _State) -> bool:
         return state in self.objects.deleted or state.deleted
@@ -299,7 +308,7 @@ def _sync(
 ) -> None:
     """The child's foreign key takes the parent's key (now, after its INSERT, or post-update)."""
     pairs = rel.key_pairs  # (the "one" side's attribute, the "many" side's): parent, child
-    mark = (id(parent), id(child), pairs)
+    mark = (((id(parent) << 64) | id(child)) << 64) | id(pairs)
     if mark in ctx.seen_syncs:  # the same link, read from its other side
         return
     ctx.seen_syncs.add(mark)
@@ -313,14 +322,21 @@ def _sync(
         _copy(child, child_obj, cd, [(_key_value(parent, pd, a), c) for a, c in pairs])
         return
     if parent in ctx.objects.new:
-        deps.edges.append((child, parent))
+        table = child.mapper.table
+        if table is parent.mapper.table:  # rows of one table: ordered row by row
+            deps.edges.append((child, parent))
+        else:  # tables: ordered as tables, so one sample per pair to check the order
+            deps.table_edges.setdefault((table, parent.mapper.table), (child, parent))
     if all(pd.get(a) is not None for a, _ in pairs):  # a key given, not generated
         _copy(child, child_obj, cd, [(pd[a], c) for a, c in pairs])
         return
     deps.deferred.append(Sync(parent, pd, child, cd, pairs))
-    fk_keys = {c for _a, c in pairs}
+    fk_keys = ctx.fk_keys.get(pairs)
+    if fk_keys is None:
+        fk_keys = ctx.fk_keys[pairs] = frozenset(c for _a, c in pairs)
     if child.identity is None:
-        deps.supplied.setdefault(child, set()).update(fk_keys)
+        given = deps.supplied.get(child)
+        deps.supplied[child] = fk_keys if given is None else given | fk_keys
     else:
         for key in fk_keys:
             if key not in (child.committed or {}):

@@ -211,7 +211,13 @@ def record_related(state: _State, obj: object, key: str) -> RelatedChange:
 
 
 def set_has_parent(state: _State, relationship: Relationship, *, has_parent: bool) -> None:
-    """Record whether the object has a parent through a one-to-many relationship now."""
+    """Record whether the object has a parent through a one-to-many relationship now.
+
+    Only ``delete-orphan`` relationships read it (their orphans are found by it): for the
+    others nothing is recorded, which spares a dict per child.
+    """
+    if not relationship.cascade.delete_orphan:
+        return
     parents = state.parents
     if parents is None:
         parents = state.parents = {}

@@ -119,7 +119,9 @@ def execute_plan(plan: FlushPlan, connection_for: Callable[[Bind], Connection]) 
 
 def _sync_keys(step: SyncKeys) -> None:
     """Copy parents' just-generated keys into their children (and their pending UPDATEs)."""
-    for sync, changes in step.syncs:
+    forced = step.forced
+    for sync in step.syncs:
+        changes = forced.get(sync.child) if forced else None
         parent, child = sync.parent_values, sync.child_values
         for parent_key, child_key in sync.pairs:
             value = parent[parent_key]

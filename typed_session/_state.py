@@ -353,10 +353,10 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     Raises:
         UnmappedInstanceError: if the object is not an instance of an entity.
     """
+    state: InstanceState[_O] | None = _states_get(id(instance))
+    if state is not None:  # only an entity instance has one
+        return state
     mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
     if mapper is None:
         raise UnmappedInstanceError(instance)
-    state: InstanceState[_O] | None = _states_get(id(instance))
-    if state is None:
-        state = new_instance_state(mapper, instance)
-    return state
+    return new_instance_state(mapper, instance)

@@ -274,8 +274,8 @@ def test_a_scalar_change_records_history_on_both_sides() -> None:
     new_parent, new_kid = P(id=1), K(id=1)
     new_kid.p = new_parent  # new objects: written from their values, no history kept
     assert instance_state(new_parent).related is None
-    kids_rel = inspect_entity(P).relationships["kids"]
-    assert (instance_state(new_kid).parents or {})[kids_rel] is True
+    # whether it has a parent is recorded for delete-orphan relationships only
+    assert instance_state(new_kid).parents is None
 
     parent, kid = P(id=2), K(id=2)
     make_transient_to_detached(parent)  # objects with rows: their changes are recorded
@@ -290,3 +290,27 @@ def test_a_scalar_change_records_history_on_both_sides() -> None:
     kid.p = None  # added, then removed: nothing left to write
     assert parent_history["kids"].added == {}
     assert parent_history["kids"].removed == {}
+
+
+def test_having_a_parent_is_recorded_for_delete_orphan_relationships() -> None:
+    reg = Registry()
+
+    @entity(reg, table="o_parent")
+    class P:
+        id: Mapped[int] = column(primary_key=True)
+        kids: Mapped[list[K]] = relationship(
+            default_factory=list, back_populates="p", cascade="all, delete-orphan"
+        )
+
+    @entity(reg, table="o_kid")
+    class K:
+        id: Mapped[int] = column(primary_key=True)
+        p_id: Mapped[int | None] = column(foreign_key="o_parent.id", default=None)
+        p: Mapped[P | None] = relationship(default=None, back_populates="kids")
+
+    parent, kid = P(id=1), K(id=1)
+    kid.p = parent
+    kids_rel = inspect_entity(P).relationships["kids"]
+    assert (instance_state(kid).parents or {})[kids_rel] is True
+    parent.kids.remove(kid)
+    assert (instance_state(kid).parents or {})[kids_rel] is False
