@@ -30,7 +30,7 @@ from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._events import Hook, SessionEvents, session_events
 from typed_session._records import NoPublicConstructor, internal_constructor
-from typed_session._state import InstanceState, RelatedChange
+from typed_session._state import InstanceState, RelatedChange, StateExtra
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import describe
 
@@ -218,20 +218,22 @@ def set_has_parent(state: _State, relationship: Relationship, *, has_parent: boo
     """
     if not relationship.cascade.delete_orphan:
         return
-    parents = state.parents
+    extra = _extra(state)
+    parents = extra.parents
     if parents is None:
-        parents = state.parents = {}
+        parents = extra.parents = {}
     parents[relationship] = has_parent
 
 
 def refuse_lazy(state: _State, keys: frozenset[str]) -> None:
     """Lazy loads of these relationships of the object raise (a ``raiseload()`` option)."""
-    state.no_lazy = keys if state.no_lazy is None else state.no_lazy | keys
+    extra = _extra(state)
+    extra.no_lazy = keys if extra.no_lazy is None else extra.no_lazy | keys
 
 
 def load_relationships_through(state: _State, identity_map: IdentityMap | None) -> None:
     """An object without a row loads its relationships through this session's map."""
-    state.loads_through = identity_map
+    _extra(state).loads_through = identity_map
 
 
 def _mark_modified(state: _State, obj: object) -> None:
@@ -245,6 +247,14 @@ def _mark_modified(state: _State, obj: object) -> None:
             owner = imap.owner
             if owner is not None:
                 owner.autobegin()
+
+
+def _extra(state: _State) -> StateExtra:
+    """The state's record of rarely needed parts, made on first need."""
+    extra = state.extra
+    if extra is None:
+        extra = state.extra = StateExtra()
+    return extra
 
 
 def _let_go(modified: dict[_State, None]) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "InstanceState",
     "ObjectState",
     "RelatedChange",
+    "StateExtra",
     "StateOwner",
     "instance_state",
     "new_instance_state",
@@ -132,6 +133,18 @@ class RelatedChange:
 
 
 @final
+class StateExtra:
+    """The parts of an object's state few objects have, kept apart from the record."""
+
+    __slots__ = ("loads_through", "no_lazy", "parents")
+
+    def __init__(self) -> None:
+        self.parents: dict[Relationship, bool] | None = None
+        self.no_lazy: frozenset[str] | None = None
+        self.loads_through: IdentityMap | None = None
+
+
+@final
 class InstanceState(
     weakref.ref[_O], metaclass=NoPublicConstructor, obtained_by="call instance_state(obj)"
 ):
@@ -152,11 +165,9 @@ class InstanceState(
         strong: the object itself while it is modified, so that the weak identity map
             cannot lose unflushed changes.
         related: the changes to its relationships since the last flush, by key.
-        parents: for each one-to-many relationship the object was appended to or
-            removed from, whether it has a parent there now (orphans are found by it).
-        no_lazy: relationship keys a ``raiseload()`` option refused lazy loads of.
-        loads_through: for an object without a row, the identity map of the session
-            that loads its relationships (``Session.enable_relationship_loading``).
+        extra: what few objects need (``StateExtra``): read it through ``parents``,
+            ``no_lazy`` and ``loads_through``; one slot instead of three keeps the record
+            small for every loaded row.
         object_id: ``id()`` of the object, the state's key in ``states_by_id``.
     """
 
@@ -164,15 +175,13 @@ class InstanceState(
         "committed",
         "deleted",
         "expired",
+        "extra",
         "identity",
         "identity_map",
         "identity_token",
-        "loads_through",
         "mapper",
         "modified",
-        "no_lazy",
         "object_id",
-        "parents",
         "related",
         "strong",
     )
@@ -187,9 +196,7 @@ class InstanceState(
     deleted: bool
     strong: _O | None
     related: dict[str, RelatedChange] | None
-    parents: dict[Relationship, bool] | None
-    no_lazy: frozenset[str] | None
-    loads_through: IdentityMap | None
+    extra: StateExtra | None
     object_id: int
 
     # a record, not a reference: hashed and compared by identity (``weakref.ref`` would
@@ -208,6 +215,27 @@ class InstanceState(
         __eq__ = object.__eq__
         __ne__ = object.__ne__
         obj = weakref.ref.__call__
+
+    @property
+    def parents(self) -> dict[Relationship, bool] | None:
+        """Per delete-orphan relationship: whether the object has a parent there now."""
+        extra = self.extra
+        return None if extra is None else extra.parents
+
+    @property
+    def no_lazy(self) -> frozenset[str] | None:
+        """Relationship keys a ``raiseload()`` option refused lazy loads of."""
+        extra = self.extra
+        return None if extra is None else extra.no_lazy
+
+    @property
+    def loads_through(self) -> IdentityMap | None:
+        """The map an object without a row loads its relationships through, if any.
+
+        Set by ``Session.enable_relationship_loading``.
+        """
+        extra = self.extra
+        return None if extra is None else extra.loads_through
 
     def __repr__(self) -> str:
         return (
@@ -334,9 +362,7 @@ def new_instance_state(
     state.deleted = False
     state.strong = None
     state.related = None
-    state.parents = None
-    state.no_lazy = None
-    state.loads_through = None
+    state.extra = None
     state.object_id = key = id(obj)
     states_by_id[key] = state
     return state
