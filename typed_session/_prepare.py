@@ -57,7 +57,7 @@ def plan_with_rows_checked(
             return plan_flush(
                 objects.new,  # in the order the objects were added
                 list(objects.identity_map.modified),
-                list(objects.deleted.items()),
+                objects.deleted,
                 identity_map=objects.identity_map,
                 bind_for=bind_for,
                 dependencies=dependencies,

@@ -286,7 +286,7 @@ class _Works(dict[_WorkKey, _TableWork]):
 def plan_flush(
     new: Mapping[InstanceState[Any], Any],
     dirty: Iterable[InstanceState[Any]],
-    deleted: Sequence[tuple[InstanceState[Any], Any]],
+    deleted: Mapping[InstanceState[Any], Any],
     *,
     bind_for: BindFor,
     identity_map: IdentityMap | None = None,
@@ -298,7 +298,7 @@ def plan_flush(
         new: pending states with their objects, in the order they were added (the
             session's own dict: a list of pairs would be a tuple per object).
         dirty: states written to since their last flush.
-        deleted: states marked for deletion with their objects.
+        deleted: states marked for deletion with their objects (the session's dict).
         bind_for: the bind of each mapper's rows.
         identity_map: the session's identity map, to refuse a pending object whose key
             a persistent object already has.
@@ -314,9 +314,9 @@ def plan_flush(
     # a pending object taking the key of an object being deleted: the row is kept and
     # UPDATEd to the new object's values (the seed's "row switch"), not deleted first
     by_identity = (
-        {(s.mapper, s.identity_token, s.identity): s for s, _ in deleted} if deleted else {}
+        {(s.mapper, s.identity_token, s.identity): s for s in deleted} if deleted and new else {}
     )
-    deleting = {id(s) for s, _ in deleted}
+    deleting = {id(s) for s in deleted}
     switched: set[int] = set()
     claimed: dict[tuple[Mapper[Any], IdentityToken, Identity], object] = {}
     make_update = _update_row
@@ -357,7 +357,7 @@ def plan_flush(
             )
         else:
             clean.append(state)
-    for state, _obj in deleted:
+    for state in deleted:
         if id(state) not in switched:
             works[state.mapper, state.identity_token].deletes.append(state)
     if dependencies is not None and (

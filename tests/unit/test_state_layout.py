@@ -121,6 +121,10 @@ def test_a_loaded_object_pickles_with_its_values_only(session: Session[Engine]) 
     back: Any = pickle.loads(pickle.dumps(item))
     assert (back.id, back.name, back.qty) == (item.id, item.name, item.qty)
     assert state_of(back) is None
+    back.qty = 41
+    merged = session.merge(back)  # the documented way back into a session
+    assert merged is item
+    assert item.qty == 41
 
 
 def test_a_dropped_session_lets_its_modified_objects_go(engine: Engine) -> None:

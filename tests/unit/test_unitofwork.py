@@ -205,7 +205,7 @@ def _plan(
     dirty: list[InstanceState[Any]],
     deleted: list[tuple[InstanceState[Any], object]],
 ) -> FlushPlan:
-    return plan_flush(new, dirty, deleted, bind_for=lambda _mapper, _token: ENGINE)
+    return plan_flush(new, dirty, dict(deleted), bind_for=lambda _mapper, _token: ENGINE)
 
 
 def _steps(plan: FlushPlan) -> list[tuple[str, type[Any]]]:
@@ -334,7 +334,7 @@ def test_steps_are_keyed_by_table_and_bind() -> None:
     plan = plan_flush(
         _new(Child(parent_id=1), Parent(name="p")),
         [],
-        [],
+        {},
         bind_for=lambda mapper, _token: binds[mapper.class_],
     )
     assert [(step.table.name, step.bind) for step in plan.steps if isinstance(step, TableStep)] == [
@@ -350,7 +350,7 @@ def test_rows_of_one_table_on_two_shards_are_a_step_each_on_its_shard() -> None:
     for obj, token in ((first, "a"), (second, "b"), (third, "a")):
         lifecycle.to_shard(state_of(obj), token)
     plan = plan_flush(
-        _new(first, second, third), [], [], bind_for=lambda _mapper, token: binds[str(token)]
+        _new(first, second, third), [], {}, bind_for=lambda _mapper, token: binds[str(token)]
     )
     assert [(step.bind, len(step.rows)) for step in plan.steps if isinstance(step, InsertRows)] == [
         (shard_a, 2),
@@ -364,7 +364,7 @@ def test_one_key_on_two_shards_is_no_identity_conflict() -> None:
     lifecycle.to_shard(state_of(on_a), "a")
     lifecycle.to_shard(state_of(on_b), "b")
     plan = plan_flush(
-        _new(on_a, on_b), [], [], bind_for=lambda _m, _t: ENGINE, identity_map=IdentityMap()
+        _new(on_a, on_b), [], {}, bind_for=lambda _m, _t: ENGINE, identity_map=IdentityMap()
     )
     assert _steps(plan) == [("InsertRows", Parent), ("InsertRows", Parent)]
 
@@ -373,7 +373,7 @@ def test_two_pending_objects_with_one_key_are_refused_before_any_sql() -> None:
     a, b = Parent(name="a"), Parent(name="b")
     a.id = b.id = 3
     with pytest.raises(FlushError, match="both have identity 3") as info:
-        plan_flush(_new(a, b), [], [], bind_for=lambda _m, _t: ENGINE, identity_map=IdentityMap())
+        plan_flush(_new(a, b), [], {}, bind_for=lambda _m, _t: ENGINE, identity_map=IdentityMap())
     assert info.value.instance is b
 
 
@@ -384,12 +384,12 @@ def test_a_pending_object_with_a_persistent_key_is_refused_before_any_sql() -> N
     clash = Parent(name="clash")
     clash.id = 4
     with pytest.raises(FlushError, match="conflicts with persistent object"):
-        plan_flush(_new(clash), [], [], bind_for=lambda _m, _t: ENGINE, identity_map=imap)
+        plan_flush(_new(clash), [], {}, bind_for=lambda _m, _t: ENGINE, identity_map=imap)
     # the same key is fine when the persistent object is being deleted (a row switch)
     plan = plan_flush(
         _new(clash),
         [],
-        [(state_of(loaded), loaded)],
+        {state_of(loaded): loaded},
         bind_for=lambda _m, _t: ENGINE,
         identity_map=imap,
     )
