@@ -19,6 +19,7 @@ passes in; the objects' values change only through ``lifecycle``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, final
@@ -51,6 +52,21 @@ class Sync(NamedTuple):
     child_values: dict[str, Any]
     #: ``(parent attribute, child attribute)`` pairs
     pairs: tuple[tuple[str, str], ...]
+
+
+#: builds a ``Sync`` without the Python-level ``__new__`` of a ``NamedTuple`` (one is
+#: made per child of a new parent)
+_new_sync: Callable[[tuple[_State, dict[str, Any], _State, dict[str, Any], Any]], Sync] = (
+    functools.partial(tuple.__new__, Sync)
+)
+
+
+def _all_given(values: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the parent's side of every pair has a value (no generator per call)."""
+    for attr, _child in pairs:  # noqa: SIM110 - all(genexpr) is a generator per call
+        if values.get(attr) is None:
+            return False
+    return True
 
 
 class AssociationRow(NamedTuple):
@@ -252,9 +268,12 @@ def _pending(ctx: _Context, state: _State, obj: object) -> None:
             back = rel.back_populates
             back_key = None if back is None or back.uselist else back.key
             for child in _items(value):
-                cd = child.__dict__
                 cstate = instance_state(child)
-                if back_key is not None and cd.get(back_key) is obj and cstate.identity is None:
+                if (
+                    back_key is not None
+                    and cstate.identity is None
+                    and child.__dict__.get(back_key) is obj
+                ):
                     continue  # a pending child syncs itself through its own many-to-one
                 if not ctx.deleting(cstate):
                     _sync(ctx, rel, state, obj, cstate, child)
@@ -327,10 +346,10 @@ def _sync(
             deps.edges.append((child, parent))
         else:  # tables: ordered as tables, so one sample per pair to check the order
             deps.table_edges.setdefault((table, parent.mapper.table), (child, parent))
-    if all(pd.get(a) is not None for a, _ in pairs):  # a key given, not generated
+    if _all_given(pd, pairs):  # a key given, not generated
         _copy(child, child_obj, cd, [(pd[a], c) for a, c in pairs])
         return
-    deps.deferred.append(Sync(parent, pd, child, cd, pairs))
+    deps.deferred.append(_new_sync((parent, pd, child, cd, pairs)))
     fk_keys = ctx.fk_keys.get(pairs)
     if fk_keys is None:
         fk_keys = ctx.fk_keys[pairs] = frozenset(c for _a, c in pairs)

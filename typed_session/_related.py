@@ -90,9 +90,8 @@ def empty_collection(
     return loaded_collection(kind, owner, hooks_for(relationship), ())
 
 
-def _state(obj: object) -> InstanceState[Any]:
-    """The object's state (made for a new object)."""
-    return instance_state(obj)
+#: the object's state (made for a new object)
+_state = instance_state
 
 
 def joined(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:
@@ -141,7 +140,7 @@ def set_scalar(
     Raises:
         TypeError: if ``value`` is not an object of the related class (nothing changes).
     """
-    if value is not None:
+    if value is not None and mirrored_from is None:  # a mirrored value is the other side's
         check_type(relationship, value)
     state = _state(obj)
     d = obj.__dict__
