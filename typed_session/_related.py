@@ -155,7 +155,8 @@ def set_scalar(
         if old is not None and old is not MISSING and old is not mirrored_from:
             _mirror_leave(back, old, obj)
         if value is not None and value is not mirrored_from:
-            _mirror_join(back, value, obj)
+            # the old value was known and was not ``value``: ``obj`` is not in its list
+            _mirror_join(back, value, obj, may_be_there=old is MISSING)
     change = (
         None if state.identity is None else lifecycle.record_related(state, obj, relationship.key)
     )
@@ -245,8 +246,14 @@ def _current_value(relationship: Relationship, state: InstanceState[Any], obj: o
     return owner.load_related(state, relationship)
 
 
-def _mirror_join(back: Relationship, item: object, owner: object) -> None:
-    """Make ``owner`` appear in ``item``'s side ``back`` (no report back to ``owner``)."""
+def _mirror_join(
+    back: Relationship, item: object, owner: object, *, may_be_there: bool = True
+) -> None:
+    """Make ``owner`` appear in ``item``'s side ``back`` (no report back to ``owner``).
+
+    ``may_be_there=False``: the caller knows ``owner`` is not in the list, which spares
+    a scan of it (``child.parent = p`` on a parent with n loaded children).
+    """
     if back.collection_class is None:
         set_scalar(back, item, owner, mirrored_from=owner)
         return
@@ -255,7 +262,7 @@ def _mirror_join(back: Relationship, item: object, owner: object) -> None:
     if collection is None and _state(item).identity is None:
         collection = d[back.key] = empty_collection(back, item)
     if isinstance(collection, list):
-        if not any(o is owner for o in collection):
+        if not may_be_there or not any(o is owner for o in collection):
             list.append(collection, owner)
     elif isinstance(collection, set):
         set.add(collection, owner)
