@@ -378,15 +378,23 @@ def _switch_row(state: InstanceState[Any], d: dict[str, Any], old: InstanceState
     return UpdateRow(state, d, changes, old.identity, old)
 
 
-def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
-    """Saves in table order (inserts, then updates, per table), then deletes in reverse."""
+def _in_table_order(
+    works: _Works, bind_for: BindFor
+) -> tuple[list[_TableWork], dict[int, Bind], dict[Table, int]]:
+    """The works in foreign-key order of their tables, each one's bind, each table's place."""
     order = table_order(w.mapper.table for w in works.values())
     by_table: dict[Table, list[_TableWork]] = {}
     for w in works.values():
         by_table.setdefault(w.mapper.table, []).append(w)
     ordered = [w for t in order for w in by_table[t]]
-    steps: list[FlushStep] = []
     binds = {id(w): bind_for(w.mapper, w.token) for w in ordered}
+    return ordered, binds, {t: i for i, t in enumerate(order)}
+
+
+def _ordered_steps(works: _Works, bind_for: BindFor) -> tuple[FlushStep, ...]:
+    """Saves in table order (inserts, then updates, per table), then deletes in reverse."""
+    ordered, binds, _position = _in_table_order(works, bind_for)
+    steps: list[FlushStep] = []
     for w in ordered:
         # UPDATEs first, as SQLAlchemy does: a row renamed away from a unique value
         # frees it for a new row of the same flush
@@ -556,13 +564,7 @@ def _steps_with_dependencies(
     works: _Works, bind_for: BindFor, deps: Dependencies
 ) -> tuple[FlushStep, ...]:
     """``_ordered_steps`` with the relationships' steps and row order woven in."""
-    order = table_order(w.mapper.table for w in works.values())
-    position = {t: i for i, t in enumerate(order)}
-    by_table: dict[Table, list[_TableWork]] = {}
-    for w in works.values():
-        by_table.setdefault(w.mapper.table, []).append(w)
-    ordered = [w for t in order for w in by_table[t]]
-    binds = {id(w): bind_for(w.mapper, w.token) for w in ordered}
+    ordered, binds, position = _in_table_order(works, bind_for)
     before: dict[InstanceState[Any], list[InstanceState[Any]]] = {}
     for (child_table, parent_table), (child, parent) in deps.table_edges.items():
         if position.get(parent_table, -1) > position.get(child_table, -1):
