@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import gc
 import pickle
+import threading
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 
 from typed_session import Mapped, Registry, Session, column, entity, instance_state
 from typed_session._state import state_of, states_by_id
@@ -137,3 +139,40 @@ def test_a_dropped_session_lets_its_modified_objects_go(engine: Engine) -> None:
     gc.collect()
     assert ref() is None
     assert state.strong is None
+
+
+def test_threads_making_and_dropping_objects_leave_the_registry_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # a file: an in-memory SQLite database is one per thread
+    engine = create_engine(f"sqlite:///{tmp_path / 'threads.db'}")
+    reg.create_all(engine)
+    with Session(engine) as seed:
+        seed.add_all([Item(name=f"i{n}") for n in range(200)])
+        seed.commit()
+    gc.collect()
+    before = len(states_by_id)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                with Session(engine) as session:
+                    items = session.scalars(select(Item).limit(200)).all()
+                    for item in items:
+                        assert instance_state(item)() is item
+                    fresh = [Item(name="t") for _ in range(50)]
+                    assert all(state_of(f) is None for f in fresh)
+                    assert all(instance_state(f)() is f for f in fresh)
+                del items, fresh
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert errors == []
+    assert len(states_by_id) == before
