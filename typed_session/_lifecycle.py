@@ -99,7 +99,9 @@ class SessionObjects:
         if session is not None:
             # states are registered globally (``_state.states_by_id``): a modified object
             # held by its state must be let go when its session is garbage
-            weakref.finalize(session, _let_go, identity_map.modified)
+            # not at interpreter exit: an atexit handler of the application's may still
+            # commit the session, and must find its changes
+            weakref.finalize(session, _let_go, identity_map.modified).atexit = False
 
     @property
     def session(self) -> object | None:

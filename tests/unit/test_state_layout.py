@@ -176,3 +176,39 @@ def test_threads_making_and_dropping_objects_leave_the_registry_as_it_was(
     gc.collect()
     assert errors == []
     assert len(states_by_id) == before
+
+
+def test_an_exit_handler_still_finds_a_live_sessions_changes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = f"""
+import atexit
+holder = {{}}
+# registered before anything else: exit handlers run last-registered first, so this one
+# runs after any that the imports below register (weakref.finalize's among them)
+atexit.register(lambda: holder["session"].commit())
+from sqlalchemy import create_engine, select
+from typed_session import Mapped, Registry, Session, column, entity
+
+reg = Registry()
+
+@entity(reg, table="items")
+class Item:
+    id: Mapped[int] = column(primary_key=True, init=False)
+    name: Mapped[str]
+
+engine = create_engine("sqlite:///{tmp_path / "exit.db"}")
+reg.create_all(engine)
+with Session(engine) as seed:
+    seed.add(Item(name="before"))
+    seed.commit()
+session = holder["session"] = Session(engine)
+item = session.scalars(select(Item)).one()
+item.name = "after"  # only the exit handler commits it
+del item
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    check = create_engine(f"sqlite:///{tmp_path / 'exit.db'}")
+    with check.connect() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM items").scalar() == "after"
