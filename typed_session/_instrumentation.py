@@ -24,7 +24,7 @@ from sqlalchemy.exc import InvalidRequestError
 from typed_session._lifecycle import record_change, unexpire
 from typed_session._mapping.fields import Mapped
 from typed_session._related import empty_collection, replace_collection, set_scalar
-from typed_session._state import state_of, states_by_id
+from typed_session._state import STATE_ATTR, state_of
 from typed_session._typing import MISSING
 from typed_session.exc import DetachedInstanceError, UnsetAttributeError, describe
 
@@ -190,13 +190,11 @@ def _make_setattr(
 ) -> Callable[[object, str, object], None]:
     """A ``__setattr__`` that records history for mapped keys and stays out of the way else."""
     set_plain = object.__setattr__
-    states_get = states_by_id.get
 
     def __setattr__(self: object, key: str, value: object) -> None:
         if key in keys:
             d = self.__dict__
-            # state_of(self), inlined: every write to a mapped attribute runs this
-            state: InstanceState[Any] | None = states_get(id(self))
+            state: InstanceState[Any] | None = d.get(STATE_ATTR)
             if state is not None:
                 if state.identity is not None:
                     expired = state.expired
@@ -316,6 +314,17 @@ def _make_init(
     return init
 
 
+def _getstate(self: object) -> dict[str, object]:
+    """What ``copy`` and ``pickle`` take of an entity: its values, not the session's state.
+
+    A copy is a new transient object; an unpickled one too (``session.merge()`` gives the
+    session's copy of its row).
+    """
+    values = dict(self.__dict__)
+    values.pop(STATE_ATTR, None)
+    return values
+
+
 def _make_repr(keys: tuple[str, ...]) -> Callable[[object], str]:
     def __repr__(self: object) -> str:
         d = self.__dict__
@@ -393,5 +402,7 @@ def install(
         setattr(cls, "__match_args__", match_args)  # noqa: B010
     if "__repr__" not in cls.__dict__:
         setattr(cls, "__repr__", _make_repr(tuple(a.key for a in attributes if a.repr)))  # noqa: B010
+    if "__getstate__" not in cls.__dict__:
+        setattr(cls, "__getstate__", _getstate)  # noqa: B010
     entity_clause = mapper.entity_clause
     cls.__clause_element__ = classmethod(lambda _cls: entity_clause)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session._events import Hook, SessionEvents, session_events
 from typed_session._records import NoPublicConstructor, internal_constructor
-from typed_session._state import InstanceState, RelatedChange, StateExtra
+from typed_session._state import STATE_ATTR, InstanceState, RelatedChange, StateExtra
 from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import describe
 
@@ -96,12 +96,6 @@ class SessionObjects:
         self.deleted: dict[_State, object] = {}
         self.dispatch: SessionEvents = session_events if dispatch is None else dispatch
         self._session = None if session is None else weakref.ref(session)
-        if session is not None:
-            # states are registered globally (``_state.states_by_id``): a modified object
-            # held by its state must be let go when its session is garbage
-            # not at interpreter exit: an atexit handler of the application's may still
-            # commit the session, and must find its changes
-            weakref.finalize(session, _let_go, identity_map.modified).atexit = False
 
     @property
     def session(self) -> object | None:
@@ -259,13 +253,6 @@ def _extra(state: _State) -> StateExtra:
     return extra
 
 
-def _let_go(modified: dict[_State, None]) -> None:
-    """A dropped session's modified objects: no longer held (their changes are lost)."""
-    for state in modified:
-        state.strong = None
-    modified.clear()
-
-
 def mark_clean(state: _State) -> None:
     """Forget the change history: what the object holds is now what the row holds."""
     state.committed = None
@@ -295,6 +282,7 @@ def expire(state: _State, d: dict[str, Any], keys: Iterable[str] | None = None) 
         if len(d) == mapper.dict_size_when_loaded and d.keys() >= mapper.column_key_set:
             # every column loaded and nothing else stored: start afresh
             d.clear()
+            d[STATE_ATTR] = state
         else:
             for key in mapper.column_keys:
                 d.pop(key, None)
@@ -351,6 +339,7 @@ def expire_all(objects: SessionObjects) -> None:
             and d.keys() >= mapper.column_key_set
         ):
             d.clear()
+            d[STATE_ATTR] = state
             state.strong = None
             state.expired = mapper.column_key_set
         else:

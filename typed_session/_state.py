@@ -1,22 +1,24 @@
 """``InstanceState[T]``: the one typed record the session keeps per tracked object.
 
-The record is a weak reference to the object with declared slots only: nothing is added to
-or deleted from it at run time, and the reference and the bookkeeping are one object (one
-allocation, one object for the cyclic collector to track, per loaded row). It is found by
-the object's ``id()`` (``state_of``), not through the object's ``__dict__``. The object's
-lifecycle (transient, pending, persistent, deleted, detached) is not stored but derived
-from those fields, so it cannot disagree with them, and only ``_lifecycle.py`` writes
-those fields. Attribute values themselves live in the object's ``__dict__``, which is what
-keeps a loaded read as cheap as a plain attribute read; the state holds only what the
-session needs besides: the identity, the first old value of each changed attribute, which
-attributes are expired, and whether the deletion has been flushed.
+The record is a weak reference to the object with declared slots only: nothing is added
+to or deleted from it at run time, and the reference and the bookkeeping are one object
+(one allocation, one object fewer for the cyclic collector per loaded row). The object
+holds its state in its ``__dict__`` (under ``STATE_ATTR``), so the state lives exactly as
+long as the object does and a state never keeps an object alive through a global table.
+The object's lifecycle (transient, pending, persistent, deleted, detached) is not stored
+but derived from those fields, so it cannot disagree with them, and only
+``_lifecycle.py`` writes those fields. Attribute values live in the object's
+``__dict__`` too, which is what keeps a loaded read as cheap as a plain attribute read;
+the state holds only what the session needs besides: the identity, the first old value
+of each changed attribute, which attributes are expired, and whether the deletion has
+been flushed.
 """
 
 from __future__ import annotations
 
 import enum
 import weakref
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, final
 
 from typed_session._identity import IdentityKey
 from typed_session._mapping.mapper import MAPPER_ATTR, Mapper
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "STATE_ATTR",
     "InstanceState",
     "ObjectState",
     "RelatedChange",
@@ -39,10 +42,12 @@ __all__ = [
     "instance_state",
     "new_instance_state",
     "state_of",
-    "states_by_id",
 ]
 
 _O = TypeVar("_O")
+
+#: the key under which an entity instance's ``__dict__`` holds its state
+STATE_ATTR: Final = "_ts_state"
 
 
 @final
@@ -168,7 +173,6 @@ class InstanceState(
         extra: what few objects need (``StateExtra``): read it through ``parents``,
             ``no_lazy`` and ``loads_through``; one slot instead of three keeps the record
             small for every loaded row.
-        object_id: ``id()`` of the object, the state's key in ``states_by_id``.
     """
 
     __slots__ = (
@@ -181,7 +185,6 @@ class InstanceState(
         "identity_token",
         "mapper",
         "modified",
-        "object_id",
         "related",
         "strong",
     )
@@ -197,7 +200,6 @@ class InstanceState(
     strong: _O | None
     related: dict[str, RelatedChange] | None
     extra: StateExtra | None
-    object_id: int
 
     # a record, not a reference: hashed and compared by identity (``weakref.ref`` would
     # hash and compare the objects)
@@ -324,20 +326,7 @@ class InstanceState(
         return out
 
 
-#: every state by ``id()`` of its object. The state is not stored in the object's
-#: ``__dict__``: a dict holding only column values (atomic: ints, strings, ...) is not
-#: tracked by the cyclic collector, which leaves two tracked objects per loaded row (the
-#: object and its state, itself the weak reference). An entry leaves when its object
-#: dies (the reference's callback runs before the address can be reused), so an entry
-#: found by ``id()`` is always the live object's own.
-states_by_id: dict[int, InstanceState[Any]] = {}
-_states_get = states_by_id.get
 _ref_new = weakref.ref.__new__
-
-
-def _forget(state: InstanceState[Any], _pop: Any = states_by_id.pop) -> None:
-    """The reference's callback: its object is gone, so is its entry."""
-    _pop(state.object_id, None)
 
 
 def new_instance_state(
@@ -351,7 +340,7 @@ def new_instance_state(
 
     A loaded row's state is born persistent, with its identity, token and map filled in.
     """
-    state: InstanceState[_O] = _ref_new(InstanceState, obj, _forget)
+    state: InstanceState[_O] = _ref_new(InstanceState, obj)
     state.mapper = mapper
     state.identity = identity
     state.identity_token = token
@@ -363,14 +352,14 @@ def new_instance_state(
     state.strong = None
     state.related = None
     state.extra = None
-    state.object_id = key = id(obj)
-    states_by_id[key] = state
+    obj.__dict__[STATE_ATTR] = state
     return state
 
 
 def state_of(obj: object) -> InstanceState[Any] | None:
     """The object's state, or ``None`` if it has none yet (none is made)."""
-    return _states_get(id(obj))
+    d: dict[str, Any] | None = getattr(obj, "__dict__", None)
+    return None if d is None else d.get(STATE_ATTR)
 
 
 def instance_state(instance: _O) -> InstanceState[_O]:
@@ -379,7 +368,8 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     Raises:
         UnmappedInstanceError: if the object is not an instance of an entity.
     """
-    state: InstanceState[_O] | None = _states_get(id(instance))
+    d: dict[str, Any] | None = getattr(instance, "__dict__", None)
+    state: InstanceState[_O] | None = None if d is None else d.get(STATE_ATTR)
     if state is not None:  # only an entity instance has one
         return state
     mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)

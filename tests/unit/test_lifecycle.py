@@ -29,6 +29,7 @@ from typed_session import (
 from typed_session import _lifecycle as lc
 from typed_session._lifecycle import SessionObjects, TransactionRecords, _new_snapshot
 from typed_session._mapping.relationships import Relationship
+from typed_session._state import STATE_ATTR
 from typed_session._typing import MISSING, Identity
 
 reg = Registry()
@@ -107,7 +108,7 @@ def lookup(objects: SessionObjects, identity: Identity) -> InstanceState[User] |
 
 
 def column_values(obj: User) -> dict[str, Any]:
-    return dict(obj.__dict__)
+    return {k: v for k, v in obj.__dict__.items() if k != STATE_ATTR}
 
 
 def state_of(obj: User) -> ObjectState:
@@ -468,7 +469,7 @@ def test_expire_all_columns_shares_the_mappers_key_set() -> None:
     mapper = inspect_entity(User)
     assert sa.expired is mapper.column_key_set
     assert sb.expired is mapper.column_key_set
-    assert a.__dict__ == {}
+    assert a.__dict__ == {STATE_ATTR: sa}
     assert not sa.modified
     assert sa.committed is None
     assert sa.strong is None

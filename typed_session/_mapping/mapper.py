@@ -178,7 +178,7 @@ class Mapper(Generic[_T], metaclass=NoPublicConstructor, obtained_by="call inspe
             None if relationship_fields else {}
         )
         #: the length of an instance ``__dict__`` holding every column value and the state
-        self.dict_size_when_loaded: int = len(self.column_keys)
+        self.dict_size_when_loaded: int = len(self.column_keys) + 1  # and the state
         #: columns an INSERT cannot do without: NOT NULL, and no default to fall back on
         self.required_keys: tuple[str, ...] = tuple(
             a.key for a in self.columns.values() if not (a.database_generated or a.nullable)
