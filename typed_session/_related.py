@@ -155,8 +155,11 @@ def set_scalar(
         if old is not None and old is not MISSING and old is not mirrored_from:
             _mirror_leave(back, old, obj)
         if value is not None and value is not mirrored_from:
-            # the old value was known and was not ``value``: ``obj`` is not in its list
-            _mirror_join(back, value, obj, may_be_there=old is MISSING)
+            # a new object whose old value was known (and was not ``value``) is not in its
+            # list: only a persistent one can be, through a list loaded before a change
+            _mirror_join(
+                back, value, obj, may_be_there=old is MISSING or state.identity is not None
+            )
     change = (
         None if state.identity is None else lifecycle.record_related(state, obj, relationship.key)
     )
