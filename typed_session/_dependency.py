@@ -143,21 +143,11 @@ class _Context:
         self.deps = Dependencies()
         self.seen_pairs: set[tuple[Table, int, int, bool]] = set()
         #: one int per link seen, (parent, child, pairs) packed: a tuple each would be one
-        #: more object per row for the collector (ids are below 2**64)
+        #: more object per row for the collector (ids are below 2**64; both sides of a
+        #: ``back_populates`` pair share one pairs tuple, ``Relationship.key_pairs``)
         self.seen_syncs: set[int] = set()
-        #: a number per distinct pairs value: the two sides of a ``back_populates`` pair
-        #: hold equal but distinct tuples, and one link must be seen as one
-        self.pairs_number: dict[int, int] = {}
-        self._pairs_by_value: dict[tuple[tuple[str, str], ...], int] = {}
         #: the child's foreign-key attributes of each relationship's pairs
         self.fk_keys: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
-
-    def number_pairs(self, pairs: tuple[tuple[str, str], ...]) -> int:
-        """The number of a pairs value (equal values, one number)."""
-        by_value = self._pairs_by_value
-        number = by_value.setdefault(pairs, len(by_value))
-        self.pairs_number[id(pairs)] = number
-        return number
 
     def deleting(self, state: _State) -> bool:
         return state in self.objects.deleted or state.deleted
@@ -338,10 +328,7 @@ def _sync(
 ) -> None:
     """The child's foreign key takes the parent's key (now, after its INSERT, or post-update)."""
     pairs = rel.key_pairs  # (the "one" side's attribute, the "many" side's): parent, child
-    number = ctx.pairs_number.get(id(pairs))
-    if number is None:
-        number = ctx.number_pairs(pairs)
-    mark = (((id(parent) << 64) | id(child)) << 32) | number
+    mark = (((id(parent) << 64) | id(child)) << 64) | id(pairs)
     if mark in ctx.seen_syncs:  # the same link, read from its other side
         return
     ctx.seen_syncs.add(mark)

@@ -107,6 +107,10 @@ def parse_cascade(text: str, where: str) -> Cascade:
     return Cascade(**{n.replace("-", "_"): True for n in names})
 
 
+#: each distinct key-pairs value, once (see ``Relationship.key_pairs``)
+_PAIRS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+
+
 @final
 class Relationship(
     metaclass=NoPublicConstructor,
@@ -242,7 +246,10 @@ class Relationship(
         """
         pairs = self._key_pairs
         if pairs is None:
-            pairs = self._key_pairs = self._attribute_pairs()
+            # one tuple per value: the two sides of a back_populates pair describe the
+            # same link, and the flush recognises a link by the pairs' identity
+            found = self._attribute_pairs()
+            pairs = self._key_pairs = _PAIRS.setdefault(found, found)
         return pairs
 
     def _attribute_pairs(self) -> tuple[tuple[str, str], ...]:
