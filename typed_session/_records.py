@@ -57,10 +57,10 @@ def internal_constructor(cls: Callable[_P, _T]) -> Callable[_P, _T]:
 
 def replace_record(record: _R, /, **changes: object) -> _R:
     """``dataclasses.replace`` for a dataclass record whose class refuses calls."""
-    values: dict[str, object] = {
-        field.name: getattr(record, field.name)
-        for field in dataclasses.fields(record)
-        if field.init
-    }
+    fields = dataclasses.fields(record)
+    fixed = [f.name for f in fields if not f.init and f.name in changes]
+    if fixed:  # as dataclasses.replace says it
+        raise ValueError(f"field {fixed[0]} is declared with init=False, it cannot be specified")
+    values: dict[str, object] = {f.name: getattr(record, f.name) for f in fields if f.init}
     values.update(changes)
     return cast("_R", type.__call__(type(record), **values))
