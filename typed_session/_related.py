@@ -90,18 +90,14 @@ def empty_collection(
     return loaded_collection(kind, owner, hooks_for(relationship), ())
 
 
-#: the object's state (made for a new object)
-_state = instance_state
-
-
 def joined(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:
     """``item`` joined ``owner``'s collection: record it, mirror it, cascade it.
 
     History is kept for objects with a row only: the flush writes a new object's
     relationships from their values as they stand.
     """
-    owner_state = _state(owner)
-    item_state = _state(item)
+    owner_state = instance_state(owner)
+    item_state = instance_state(item)
     if mirror and relationship.back_populates is not None:
         _mirror_join(relationship.back_populates, item, owner)
     if owner_state.identity is not None:
@@ -114,8 +110,8 @@ def joined(relationship: Relationship, owner: object, item: object, *, mirror: b
 
 def left(relationship: Relationship, owner: object, item: object, *, mirror: bool) -> None:
     """``item`` left ``owner``'s collection: record it, mirror it, expunge a pending orphan."""
-    owner_state = _state(owner)
-    item_state = _state(item)
+    owner_state = instance_state(owner)
+    item_state = instance_state(item)
     if mirror and relationship.back_populates is not None:
         _mirror_leave(relationship.back_populates, item, owner)
     if owner_state.identity is not None:
@@ -142,7 +138,7 @@ def set_scalar(
     """
     if value is not None and mirrored_from is None:  # a mirrored value is the other side's
         check_type(relationship, value)
-    state = _state(obj)
+    state = instance_state(obj)
     d = obj.__dict__
     old = d.get(relationship.key, MISSING)
     if old is MISSING:
@@ -164,14 +160,14 @@ def set_scalar(
         None if state.identity is None else lifecycle.record_related(state, obj, relationship.key)
     )
     if old is not None and old is not MISSING:
-        old_state = _state(old)
+        old_state = instance_state(old)
         if change is not None:
             change.remove(old_state, old)
         if relationship.direction is Direction.ONE_TO_MANY:  # a one-to-one's old child
             lifecycle.set_has_parent(old_state, relationship, has_parent=False)
             _discard_pending_orphan(relationship, state, old_state, old)
     if value is not None:
-        value_state = _state(value)
+        value_state = instance_state(value)
         if change is not None:
             change.add(value_state, value)
         if relationship.direction is Direction.ONE_TO_MANY:
@@ -191,7 +187,7 @@ def replace_collection(relationship: Relationship, obj: object, values: Iterable
     items = list(values)
     for item in items:
         check_type(relationship, item)
-    state = _state(obj)
+    state = instance_state(obj)
     d = obj.__dict__
     current = d.get(relationship.key)
     old: list[Any] | set[Any]
@@ -262,7 +258,7 @@ def _mirror_join(
         return
     d = item.__dict__
     collection = d.get(back.key)
-    if collection is None and _state(item).identity is None:
+    if collection is None and instance_state(item).identity is None:
         collection = d[back.key] = empty_collection(back, item)
     if isinstance(collection, list):
         if not may_be_there or not any(o is owner for o in collection):

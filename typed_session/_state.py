@@ -336,7 +336,7 @@ def new_instance_state(
     token: IdentityToken = None,
     imap: IdentityMap | None = None,
 ) -> InstanceState[_O]:
-    """Make and register an object's state (the one way the package builds one).
+    """Make an object's state and store it in the object (the one way the package does).
 
     A loaded row's state is born persistent, with its identity, token and map filled in.
     """
@@ -368,8 +368,10 @@ def instance_state(instance: _O) -> InstanceState[_O]:
     Raises:
         UnmappedInstanceError: if the object is not an instance of an entity.
     """
-    d: dict[str, Any] | None = getattr(instance, "__dict__", None)
-    state: InstanceState[_O] | None = None if d is None else d.get(STATE_ATTR)
+    try:
+        state: InstanceState[_O] | None = instance.__dict__.get(STATE_ATTR)
+    except AttributeError:  # no __dict__: no entity either
+        state = None
     if state is not None:  # only an entity instance has one
         return state
     mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
