@@ -47,7 +47,6 @@ __all__ = [
     "DeleteRows",
     "FlushPlan",
     "FlushStep",
-    "InsertRow",
     "InsertRows",
     "PostUpdateRows",
     "SyncKeys",
@@ -64,18 +63,6 @@ Bind: TypeAlias = "Engine | Connection"
 BindFor: TypeAlias = Callable[["Mapper[Any]", IdentityToken], Bind]
 """Which bind a mapper's rows with an identity token go to (the session's ``get_bind``, or
 the shard the token names in a sharded session)."""
-
-
-class InsertRow(NamedTuple):
-    """One pending object to INSERT.
-
-    A ``NamedTuple`` rather than a frozen dataclass: one is made per row, and building a
-    tuple costs a fraction of a dataclass's ``__init__`` (``bench/attr_read.py``).
-    """
-
-    state: InstanceState[Any]
-    #: the object's ``__dict__``: the values to insert, and where generated values go
-    values: dict[str, Any]
 
 
 class UpdateRow(NamedTuple):
@@ -128,11 +115,6 @@ class InsertRows(TableStep):
     states: tuple[InstanceState[Any], ...]
     #: each object's ``__dict__``: the values to insert, and where generated values go
     values: tuple[dict[str, Any], ...]
-
-    @property
-    def rows(self) -> tuple[InsertRow, ...]:
-        """The (state, values) pairs, for reading the plan (not used by the flush)."""
-        return tuple(InsertRow(s, v) for s, v in zip(self.states, self.values, strict=True))
 
 
 @final

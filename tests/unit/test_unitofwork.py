@@ -25,7 +25,6 @@ from typed_session import instance_state as state_of
 from typed_session._unitofwork import (
     DeleteRows,
     FlushPlan,
-    InsertRow,
     InsertRows,
     TableStep,
     UpdateRow,
@@ -237,8 +236,8 @@ def test_inserts_parent_table_first_rows_in_added_order() -> None:
     assert isinstance(child_step, InsertRows)
     assert child_step.table is inspect_entity(Child).table
     assert child_step.bind is ENGINE
-    assert [row.state for row in child_step.rows] == [state_of(c1), state_of(c2)]
-    assert child_step.rows[0] == InsertRow(state_of(c1), c1.__dict__)
+    assert child_step.states == (state_of(c1), state_of(c2))
+    assert child_step.values[0] is c1.__dict__
     assert not plan.empty
 
 
@@ -352,7 +351,9 @@ def test_rows_of_one_table_on_two_shards_are_a_step_each_on_its_shard() -> None:
     plan = plan_flush(
         _new(first, second, third), [], {}, bind_for=lambda _mapper, token: binds[str(token)]
     )
-    assert [(step.bind, len(step.rows)) for step in plan.steps if isinstance(step, InsertRows)] == [
+    assert [
+        (step.bind, len(step.states)) for step in plan.steps if isinstance(step, InsertRows)
+    ] == [
         (shard_a, 2),
         (shard_b, 1),
     ]
@@ -411,7 +412,7 @@ def test_missing_values_the_database_supplies_are_fine() -> None:
     plan = _plan(_new(Child(parent_id=1)), [], [])
     (step,) = plan.steps
     assert isinstance(step, InsertRows)
-    assert len(step.rows) == 1
+    assert len(step.states) == len(step.values) == 1
 
 
 def test_a_cycle_keeps_its_given_order_without_breaking_other_dependencies() -> None:
