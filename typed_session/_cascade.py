@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from typed_session._mapping.mapper import mapper_of_instance
 from typed_session._mapping.relationships import Relationship
-from typed_session._state import STATE_ATTR, InstanceState
+from typed_session._state import InstanceState, state_in
 
 __all__ = ["CascadeName", "cascade_iterator"]
 
@@ -60,7 +60,7 @@ def cascade_iterator(
             if rel.key in d:
                 value = d[rel.key]
             elif load is not None and not (name == "delete" and rel.passive_deletes):
-                state: InstanceState[Any] | None = d.get(STATE_ATTR)
+                state = state_in(current, d)
                 if state is None or state.identity is None:
                     continue
                 value = load(state, rel)

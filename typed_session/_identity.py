@@ -6,17 +6,26 @@ by the bare primary-key value (a tuple only for composite keys): building an
 ``IdentityKey`` objects are made only when a user asks for them.
 
 Objects are referenced weakly: an entry whose object has been garbage-collected is
-treated as absent at once and swept out of the dictionaries in batches, which keeps the
-per-row cost at a plain ``weakref.ref`` (no callback, no reference cycle). Modified
-objects are held strongly by their state until they are flushed.
+treated as absent at once and swept out of the dictionaries in batches (no callback, no
+reference cycle). Modified objects are held strongly by their state until they are
+flushed.
+
+An entry is the object's state (a weak reference itself) or, for an object loaded and
+not touched since, a plain ``weakref.ref``: a *bare* entry (issue 17). Such an object's
+``__dict__`` holds the map's ``mark`` (an int) where a state would be, so the dict holds
+atomic values only and the cyclic collector does not track it: two tracked objects per
+loaded row (the object, its reference) and no Python frame to build a record. The state
+is made the first time anything asks for it (``state_at``); every map method that hands
+out states makes them, and the bare entries are otherwise read as their objects.
 """
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from typed_session._mapping.mapper import mapper_of
 from typed_session._typing import Identity, IdentityToken
@@ -25,12 +34,22 @@ if TYPE_CHECKING:
     from typed_session._mapping.mapper import Mapper
     from typed_session._state import InstanceState, StateOwner
 
-__all__ = ["IdentityKey", "IdentityMap"]
+__all__ = ["BARE", "MARKED", "Entry", "IdentityKey", "IdentityMap"]
 
 _O = TypeVar("_O")
 _O_co = TypeVar("_O_co", covariant=True)
 
 _SWEEP_MIN = 1024
+
+Entry = weakref.ref[Any]
+"""What a map table holds per identity: the object's state, or a bare weak reference."""
+
+#: the class of a bare entry (a state is a subclass): ``entry.__class__ is BARE``
+BARE: Final = weakref.ref
+
+_MARKS = itertools.count(1)
+#: the maps that have marked objects, by mark (an object may outlive its session's map)
+MARKED: weakref.WeakValueDictionary[int, IdentityMap] = weakref.WeakValueDictionary()
 
 
 @final
@@ -61,6 +80,7 @@ class IdentityMap:
         "__weakref__",
         "_count",
         "_maps",
+        "_mark",
         "_owner",
         "_sweep_at",
         "default_tables",
@@ -71,8 +91,8 @@ class IdentityMap:
     def __init__(self, owner: StateOwner | None = None) -> None:
         #: token ``None`` -> mapper -> internal identity -> state
         #: mapper -> identity -> state, for the default identity token (the hot path's)
-        self.default_tables: dict[Mapper[Any], dict[Identity, InstanceState[Any]]] = {}
-        self._maps: dict[IdentityToken, dict[Mapper[Any], dict[Identity, InstanceState[Any]]]] = {
+        self.default_tables: dict[Mapper[Any], dict[Identity, Entry]] = {}
+        self._maps: dict[IdentityToken, dict[Mapper[Any], dict[Identity, Entry]]] = {
             None: self.default_tables
         }
         #: states written to since their last flush (a dict: ordered, O(1) removal)
@@ -84,6 +104,16 @@ class IdentityMap:
         #: whether the owning session has a transaction: the first change to a persistent
         #: object begins one (autobegin) when it has not, and this check costs nothing
         self.transaction_begun: bool = False
+        self._mark = 0
+
+    @property
+    def mark(self) -> int:
+        """The int the loader leaves in a bare-entry object's ``__dict__`` (made on first use)."""
+        mark = self._mark
+        if not mark:
+            mark = self._mark = next(_MARKS)
+            MARKED[mark] = self
+        return mark
 
     @property
     def owner(self) -> StateOwner | None:
@@ -93,10 +123,8 @@ class IdentityMap:
 
     # -- internal, by state ---------------------------------------------------------------
 
-    def table_for(
-        self, mapper: Mapper[Any], token: IdentityToken = None
-    ) -> dict[Identity, InstanceState[Any]]:
-        """The identity -> state dictionary of one mapper (and token), created on demand."""
+    def table_for(self, mapper: Mapper[Any], token: IdentityToken = None) -> dict[Identity, Entry]:
+        """The identity -> entry dictionary of one mapper (and token), created on demand."""
         by_mapper = self._maps.get(token)
         if by_mapper is None:
             by_mapper = self._maps[token] = {}
@@ -104,6 +132,27 @@ class IdentityMap:
         if table is None:
             table = by_mapper[mapper] = {}
         return table
+
+    def state_at(
+        self,
+        table: dict[Identity, Entry],
+        identity: Identity,
+        entry: Entry,
+        mapper: Mapper[_O],
+        token: IdentityToken = None,
+    ) -> InstanceState[_O] | None:
+        """The state of a table's entry, made now for a bare one; ``None`` if its object is gone.
+
+        A bare entry's object is a persistent, unchanged row of this map: its state is
+        born so, takes the entry's place and replaces the mark in the object's dict.
+        """
+        obj = entry()
+        if obj is None:
+            return None
+        if entry.__class__ is not BARE:
+            return entry  # type: ignore[return-value]  # a state (the only other kind)
+        state = table[identity] = _states.new_instance_state(mapper, obj, identity, token, self)
+        return state
 
     def lookup(
         self, mapper: Mapper[_O], identity: Identity, token: IdentityToken = None
@@ -115,10 +164,8 @@ class IdentityMap:
         table = by_mapper.get(mapper)
         if table is None:
             return None
-        state = table.get(identity)
-        if state is None or state.obj() is None:
-            return None
-        return state
+        entry = table.get(identity)
+        return None if entry is None else self.state_at(table, identity, entry, mapper, token)
 
     def add(self, state: InstanceState[Any]) -> InstanceState[Any] | None:
         """Index a state by its identity; return the live state already there, if another.
@@ -126,11 +173,14 @@ class IdentityMap:
         Indexing is all this does: attaching the state to the map is a lifecycle move,
         made by ``_lifecycle.py``.
         """
-        table = self.table_for(state.mapper, state.identity_token)
-        existing = table.get(state.identity)
-        if existing is not None and existing is not state and existing.obj() is not None:
-            return existing
-        table[state.identity] = state
+        mapper, ident, token = state.mapper, state.identity, state.identity_token
+        table = self.table_for(mapper, token)
+        existing = table.get(ident)
+        if existing is not None and existing is not state:
+            held = self.state_at(table, ident, existing, mapper, token)
+            if held is not None:
+                return held
+        table[ident] = state
         self.note_added(1)
         return None
 
@@ -139,16 +189,20 @@ class IdentityMap:
 
         The displaced state is only unindexed: detaching it is a lifecycle move.
         """
-        table = self.table_for(state.mapper, state.identity_token)
-        existing = table.get(state.identity)
-        table[state.identity] = state
+        mapper, ident, token = state.mapper, state.identity, state.identity_token
+        table = self.table_for(mapper, token)
+        existing = table.get(ident)
         if existing is None:
+            table[ident] = state
             self.note_added(1)
             return None
-        if existing is state or existing.obj() is None:
+        if existing is state:
             return None
-        self.modified.pop(existing, None)
-        return existing
+        displaced = self.state_at(table, ident, existing, mapper, token)
+        table[ident] = state
+        if displaced is not None:
+            self.modified.pop(displaced, None)
+        return displaced
 
     def holds(self, state: InstanceState[Any]) -> bool:
         """Whether ``state`` is the one indexed under its identity."""
@@ -184,7 +238,7 @@ class IdentityMap:
         count = 0
         for by_mapper in self._maps.values():
             for table in by_mapper.values():
-                dead = [ident for ident, st in table.items() if st.obj() is None]
+                dead = [ident for ident, entry in table.items() if entry() is None]
                 for ident in dead:
                     del table[ident]
                 count += len(table)
@@ -192,13 +246,36 @@ class IdentityMap:
         self._sweep_at = max(_SWEEP_MIN, 2 * count)
 
     def all_states(self) -> list[InstanceState[Any]]:
-        """Every state whose object is alive."""
+        """Every state whose object is alive, made now for the bare entries."""
+        out: list[InstanceState[Any]] = []
+        append = out.append
+        for token, by_mapper in self._maps.items():
+            for mapper, table in by_mapper.items():
+                bare = False
+                for entry in table.values():
+                    if entry.__class__ is BARE:
+                        bare = True
+                    elif entry() is not None:
+                        append(entry)  # type: ignore[arg-type]  # not bare: a state
+                if bare:  # made in a second pass: making one replaces its entry
+                    for ident, entry in [(i, e) for i, e in table.items() if e.__class__ is BARE]:
+                        state = self.state_at(table, ident, entry, mapper, token)
+                        if state is not None:
+                            append(state)
+        return out
+
+    def made_states(self) -> list[InstanceState[Any]]:
+        """The states made so far whose objects are alive (bare entries left out).
+
+        For what only concerns objects that were written to, expired, or asked about:
+        a bare entry's object is a clean persistent row, and forgetting it is enough.
+        """
         return [
-            st
+            entry  # type: ignore[misc]  # not bare: a state
             for by_mapper in self._maps.values()
             for table in by_mapper.values()
-            for st in table.values()
-            if st.obj() is not None
+            for entry in table.values()
+            if entry.__class__ is not BARE and entry() is not None
         ]
 
     def clear(self) -> None:
@@ -209,17 +286,28 @@ class IdentityMap:
         self._count = 0
         self._sweep_at = _SWEEP_MIN
 
-    # -- public, mapping-like --------------------------------------------------------------
+    def _live(self) -> Iterator[tuple[Mapper[Any], Identity, IdentityToken, object]]:
+        """Every live entry as (mapper, identity, token, object), bare ones left bare."""
+        for token, by_mapper in self._maps.items():
+            for mapper, table in by_mapper.items():
+                for ident, entry in table.items():
+                    obj = entry()
+                    if obj is not None:
+                        yield mapper, ident, token, obj
 
-    def _state_for_key(self, key: IdentityKey[_O]) -> InstanceState[_O] | None:
+    # -- public, mapping-like (reads objects; makes no state) -----------------------------
+
+    def _object_for_key(self, key: IdentityKey[_O]) -> _O | None:
         mapper = mapper_of(key.entity)
         ident = key.primary_key[0] if mapper.single_pk else tuple(key.primary_key)
-        return self.lookup(mapper, ident, key.identity_token)
+        by_mapper = self._maps.get(key.identity_token)
+        table = None if by_mapper is None else by_mapper.get(mapper)
+        entry = None if table is None else table.get(ident)
+        return None if entry is None else entry()
 
     def get(self, key: IdentityKey[_O]) -> _O | None:
         """The object with this identity in the session, or ``None``."""
-        state = self._state_for_key(key)
-        return None if state is None else state.obj()
+        return self._object_for_key(key)
 
     def __getitem__(self, key: IdentityKey[_O]) -> _O:
         obj = self.get(key)
@@ -228,21 +316,28 @@ class IdentityMap:
         return obj
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, IdentityKey) and self._state_for_key(key) is not None
+        return isinstance(key, IdentityKey) and self._object_for_key(key) is not None
 
     def __len__(self) -> int:
-        return len(self.all_states())
+        return sum(1 for _ in self._live())
 
     def __iter__(self) -> Iterator[IdentityKey[object]]:
         return iter(self.keys())
 
     def keys(self) -> list[IdentityKey[object]]:
         """The identity keys of every live object."""
-        return [k for st in self.all_states() if (k := st.key) is not None]
+        return [
+            IdentityKey(mapper.class_, ident if isinstance(ident, tuple) else (ident,), token)
+            for mapper, ident, token, _obj in self._live()
+        ]
 
     def values(self) -> list[object]:
         """Every live object in the map."""
-        return [o for st in self.all_states() if (o := st.obj()) is not None]
+        return [obj for _mapper, _ident, _token, obj in self._live()]
 
     def __repr__(self) -> str:
         return f"<IdentityMap of {len(self)} object(s)>"
+
+
+# at the end: ``_state`` imports this module, and a bare entry's state is made by it
+from typed_session import _state as _states  # noqa: E402

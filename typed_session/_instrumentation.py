@@ -24,7 +24,7 @@ from sqlalchemy.exc import InvalidRequestError
 from typed_session._lifecycle import record_change, unexpire
 from typed_session._mapping.fields import Mapped
 from typed_session._related import empty_collection, replace_collection, set_scalar
-from typed_session._state import STATE_ATTR
+from typed_session._state import STATE_ATTR, state_in, unmark
 from typed_session._typing import MISSING
 from typed_session.exc import DetachedInstanceError, UnsetAttributeError, describe
 
@@ -66,7 +66,7 @@ class MappedAttribute(Generic[_T]):
         """Produce a value that is not in the instance ``__dict__``: load it, or explain."""
         d = instance.__dict__
         key = self.key
-        state: InstanceState[Any] | None = d.get(STATE_ATTR)
+        state = state_in(instance, d)
         if state is not None:
             expired = state.expired
             if expired and key in expired:
@@ -135,7 +135,7 @@ class RelationshipAttribute:
             return self
         rel = self.relationship
         d = instance.__dict__
-        state: InstanceState[Any] | None = d.get(STATE_ATTR)
+        state = state_in(instance, d)
         if state is None or state.identity is None:  # transient or pending: nothing yet
             through = None if state is None else state.loads_through
             loader = None if through is None else through.owner
@@ -194,8 +194,9 @@ def _make_setattr(
     def __setattr__(self: object, key: str, value: object) -> None:
         if key in keys:
             d = self.__dict__
-            state: InstanceState[Any] | None = d.get(STATE_ATTR)
-            if state is not None:
+            held = d.get(STATE_ATTR)  # a state, or the mark of a loaded, untouched object
+            if held is not None:
+                state: InstanceState[Any] = unmark(self, d, held) if held.__class__ is int else held
                 if state.identity is not None:
                     expired = state.expired
                     if expired and key in pk_keys and key in expired:

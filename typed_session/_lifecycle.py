@@ -35,7 +35,7 @@ from typed_session._typing import MISSING, Identity, IdentityToken
 from typed_session.exc import describe
 
 if TYPE_CHECKING:
-    from typed_session._identity import IdentityMap
+    from typed_session._identity import Entry, IdentityMap
     from typed_session._mapping.relationships import Relationship
     from typed_session._persistence import FlushOutcome
 
@@ -486,8 +486,10 @@ def detach(objects: SessionObjects, state: _State) -> None:
 def detach_all(objects: SessionObjects, flushed_deletes: Iterable[_State]) -> None:
     """Every object leaves the session (``expunge_all``, ``close``)."""
     imap = objects.identity_map
-    leaving = [*objects.new, *imap.all_states(), *objects.deleted, *flushed_deletes]
     listened = objects.dispatch.objects_listened
+    # a bare entry's object only has to be forgotten (unless a hook wants to see it go)
+    held = imap.all_states() if listened else imap.made_states()
+    leaving = [*objects.new, *held, *objects.deleted, *flushed_deletes]
     hooks = [(_leaving_hook(objects, s), s) for s in leaving] if listened else []
     for state in leaving:
         state.identity_map = None
@@ -558,7 +560,7 @@ def after_flush(
     _rekey(imap, {state: new for state, (_old, new) in outcome.rekeyed.items()})
     for state, (old, _new) in outcome.rekeyed.items():
         records.rekeyed.setdefault(state, old)
-    tables: dict[tuple[Any, IdentityToken], dict[Identity, _State]] = {}
+    tables: dict[tuple[Any, IdentityToken], dict[Identity, Entry]] = {}
     for state, ident in zip(inserted, outcome.identities, strict=True):
         where = (state.mapper, state.identity_token)
         table = tables.get(where)
@@ -566,8 +568,12 @@ def after_flush(
             table = tables[where] = imap.table_for(*where)
         state.identity = ident
         stale = table.get(ident)
+        if stale is not None and stale is not state:
+            stale = imap.state_at(table, ident, stale, state.mapper, state.identity_token)
+        else:
+            stale = None
         table[ident] = state
-        if stale is not None and stale is not state and stale.obj() is not None:
+        if stale is not None:
             _displaced(objects, stale, state)
         if state.committed is not None or state.related is not None:
             mark_clean(state)
@@ -730,7 +736,8 @@ def restore_snapshot(
     # an object whose DELETE is undone may have been changed before it (its UPDATE was
     # never planned, its history cleared by the delete): it is reloaded too
     dirty = {*records.dirty, *undeleted}
-    for state in imap.all_states():
+    # a bare entry's object is clean: a dirty-only expiry passes it by
+    for state in imap.made_states() if dirty_only else imap.all_states():
         if dirty_only and not (state.modified or state in dirty):
             continue
         obj = state.obj()

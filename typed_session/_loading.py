@@ -20,9 +20,10 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import InvalidRequestError
 
 from typed_session._core import annotations_of, object_result, raw_columns, returning_columns
+from typed_session._identity import BARE
 from typed_session._lifecycle import mark_loaded
 from typed_session._mapping.mapper import ENTITY_ANNOTATION, Mapper
-from typed_session._state import InstanceState, new_instance_state
+from typed_session._state import STATE_ATTR, InstanceState, new_instance_state
 from typed_session._typing import Identity, IdentityToken
 from typed_session.exc import ObjectDeletedError, describe
 
@@ -220,6 +221,10 @@ def load_instances(
     table = imap.table_for(mapper, token)
     lookup = table.get
     make_state = new_instance_state
+    # an object of the default token gets no state: a bare weak reference in the map and
+    # the map's mark in its dict (``_identity``); a shard's rows keep their token in one
+    mark = imap.mark if token is None else None
+    bare = BARE
     offset = block.offset
     full = block.full
     pk_pos = block.pk_positions
@@ -230,12 +235,19 @@ def load_instances(
     added = 0
     for row in rows:
         ident = row[pk0] if single else tuple(row[i] for i in pk_pos)
-        state = lookup(ident)
-        if state is not None:
-            obj = state.obj()
+        entry = lookup(ident)
+        if entry is not None:
+            obj = entry()
             if obj is not None:
-                if state.expired or refresh:
-                    _refresh_from_row(state, obj.__dict__, block, row, refresh=refresh)
+                if entry.__class__ is bare:  # loaded and untouched since: nothing expired
+                    if refresh:  # nor changed: the row's values replace them all
+                        d = obj.__dict__
+                        for key, pos in zip(keys, block.positions, strict=True):
+                            d[key] = row[offset + pos]
+                else:
+                    state: InstanceState[Any] = entry  # type: ignore[assignment]  # not bare
+                    if state.expired or refresh:
+                        _refresh_from_row(state, obj.__dict__, block, row, refresh=refresh)
                 append(obj)
                 continue
         if ident is None or (not single and None in ident):
@@ -249,9 +261,13 @@ def load_instances(
             d.update(zip(keys, row))  # noqa: B905
         else:
             d.update(zip(keys, [row[offset + p] for p in block.positions]))  # noqa: B905
-        # born persistent: the one state record made with its lifecycle fields filled in,
-        # positionally (identity, token, map), because this line runs once per row
-        table[ident] = make_state(mapper, obj, ident, token, imap)
+        if mark is not None:
+            d[STATE_ATTR] = mark
+            table[ident] = bare(obj)
+        else:
+            # born persistent: the one state record made with its lifecycle fields filled
+            # in, positionally (identity, token, map), because this line runs per row
+            table[ident] = make_state(mapper, obj, ident, token, imap)
         append(obj)
         added += 1
     imap.note_added(added)

@@ -45,7 +45,7 @@ from typed_session._binds import BindMap, BindResolver
 from typed_session._bulk import BulkMethods
 from typed_session._config import SessionConfig, SessionOptions, validate_options
 from typed_session._events import SessionEvents, session_events
-from typed_session._identity import IdentityMap
+from typed_session._identity import BARE, IdentityMap
 from typed_session._loading import ExecutionOptions, ForUpdate, Params
 from typed_session._mapping.mapper import Mapper, mapper_of
 from typed_session._mapping.relationships import any_joined_defaults
@@ -600,10 +600,13 @@ class Session(
             table = self._default_tables.get(mapper)
         else:
             table = self._identity_map.table_for(mapper, identity_token)
-        state = None if table is None else table.get(ident)
-        if state is not None:
-            obj: _O | None = state.obj()
+        entry = None if table is None else table.get(ident)
+        if entry is not None:
+            obj: _O | None = entry()
             if obj is not None:
+                if entry.__class__ is BARE:
+                    return obj  # loaded and untouched since
+                state: InstanceState[_O] = entry  # type: ignore[assignment]  # not bare
                 expired = state.expired
                 if expired is None:
                     return obj  # the hot path: loaded, in the identity map

@@ -1,10 +1,12 @@
 """``InstanceState[T]``: the one typed record the session keeps per tracked object.
 
 The record is a weak reference to the object with declared slots only: nothing is added
-to or deleted from it at run time, and the reference and the bookkeeping are one object
-(one allocation, one object fewer for the cyclic collector per loaded row). The object
-holds its state in its ``__dict__`` (under ``STATE_ATTR``), so the state lives exactly as
-long as the object does and a state never keeps an object alive through a global table.
+to or deleted from it at run time, and the reference and the bookkeeping are one object.
+The object holds its state in its ``__dict__`` (under ``STATE_ATTR``), so the state lives
+exactly as long as the object does and a state never keeps an object alive through a
+global table. A loaded object that nothing has asked about yet holds an int there
+instead: the mark of the identity map that holds it by a bare weak reference
+(``_identity``); ``state_in`` makes its state from the map on first need.
 The object's lifecycle (transient, pending, persistent, deleted, detached) is not stored
 but derived from those fields, so it cannot disagree with them, and only
 ``_lifecycle.py`` writes those fields. Attribute values live in the object's
@@ -20,7 +22,7 @@ import enum
 import weakref
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, final
 
-from typed_session._identity import IdentityKey
+from typed_session._identity import BARE, MARKED, IdentityKey
 from typed_session._mapping.mapper import MAPPER_ATTR, Mapper
 from typed_session._records import NoPublicConstructor
 from typed_session._typing import MISSING, Identity, IdentityToken
@@ -41,7 +43,9 @@ __all__ = [
     "StateOwner",
     "instance_state",
     "new_instance_state",
+    "state_in",
     "state_of",
+    "unmark",
 ]
 
 _O = TypeVar("_O")
@@ -356,10 +360,44 @@ def new_instance_state(
     return state
 
 
+def state_in(obj: _O, d: dict[str, Any]) -> InstanceState[_O] | None:
+    """The state of an object whose ``__dict__`` is ``d``; ``None`` if it has none yet.
+
+    An object loaded and not asked about since holds its map's mark instead
+    (``_identity``): its state is made now, from that map while it still holds the
+    object, else detached (the session let it go, or is gone).
+    """
+    state = d.get(STATE_ATTR)
+    if state.__class__ is int:
+        return unmark(obj, d, state)
+    return state
+
+
+def unmark(obj: _O, d: dict[str, Any], mark: int) -> InstanceState[_O]:
+    """The state of a marked object (see ``state_in``), made now.
+
+    Written flat (no call per step): it runs once for each loaded object that is
+    changed, deleted or asked about.
+    """
+    mapper: Mapper[_O] = type(obj).__dict__[MAPPER_ATTR]
+    ident = d.get(mapper.pk_keys[0]) if mapper.single_pk else mapper.identity_of(d)
+    imap = MARKED.get(mark)
+    if imap is not None:
+        table = imap.default_tables.get(mapper)
+        entry = None if table is None else table.get(ident)
+        if entry is not None and entry() is obj:
+            if entry.__class__ is not BARE:
+                return entry  # type: ignore[return-value]  # a state
+            state = new_instance_state(mapper, obj, ident, None, imap)
+            table[ident] = state  # type: ignore[index]  # table is set when entry is
+            return state
+    return new_instance_state(mapper, obj, ident)  # detached: a row, no session
+
+
 def state_of(obj: object) -> InstanceState[Any] | None:
-    """The object's state, or ``None`` if it has none yet (none is made)."""
+    """The object's state, or ``None`` if it has none yet (none is made for a new object)."""
     d: dict[str, Any] | None = getattr(obj, "__dict__", None)
-    return None if d is None else d.get(STATE_ATTR)
+    return None if d is None else state_in(obj, d)
 
 
 def instance_state(instance: _O) -> InstanceState[_O]:
@@ -369,11 +407,13 @@ def instance_state(instance: _O) -> InstanceState[_O]:
         UnmappedInstanceError: if the object is not an instance of an entity.
     """
     try:
-        state: InstanceState[_O] | None = instance.__dict__.get(STATE_ATTR)
+        state: InstanceState[_O] | int | None = instance.__dict__.get(STATE_ATTR)
     except AttributeError:  # no __dict__: no entity either
         state = None
     if state is not None:  # only an entity instance has one
-        return state
+        if state.__class__ is int:
+            return unmark(instance, instance.__dict__, state)
+        return state  # type: ignore[return-value]
     mapper: Mapper[_O] | None = type(instance).__dict__.get(MAPPER_ATTR)
     if mapper is None:
         raise UnmappedInstanceError(instance)

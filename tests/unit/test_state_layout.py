@@ -1,8 +1,13 @@
 """The per-object record's layout (issue 17, item 1): what a loaded row leaves alive.
 
-The state is the weak reference to its object and is kept in the object's ``__dict__``:
-three objects per loaded row for the cyclic collector (the object, its dict, its state)
-instead of four, and a state lives exactly as long as its object.
+A loaded object that nothing has asked about holds no state: the identity map holds it
+by a bare weak reference, and its ``__dict__`` holds the map's mark (an int) where the
+state would be, so the dict holds atomic values only and the collector does not track
+it: two tracked objects per loaded row (the object, its reference). Its state is made the
+first time anything asks (a write, ``instance_state()``, an expiry), from the map while
+the map still holds the object, else detached. A state, once made, is the weak reference
+to its object and is kept in the object's ``__dict__``: it lives exactly as long as the
+object does.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy.exc import InvalidRequestError
 
 from typed_session import (
+    IdentityKey,
     InstanceState,
     Mapped,
     Registry,
@@ -27,6 +34,7 @@ from typed_session import (
     column,
     entity,
     instance_state,
+    object_session,
     relationship,
 )
 from typed_session._state import STATE_ATTR, state_of
@@ -70,17 +78,28 @@ def session(engine: Engine) -> Iterator[Session[Engine]]:
         yield s
 
 
-def test_a_loaded_objects_dict_holds_its_columns_and_its_state(
+def _held(obj: object) -> object:
+    """What an object's dict holds where its state goes: the state, or the map's mark."""
+    return obj.__dict__[STATE_ATTR]
+
+
+def test_a_loaded_object_holds_its_maps_mark_until_its_state_is_asked_for(
     session: Session[Engine],
 ) -> None:
     item = session.scalars(select(Item).limit(1)).one()
     assert set(item.__dict__) == {"id", "name", "qty", STATE_ATTR}
-    assert instance_state(item) is item.__dict__[STATE_ATTR] is state_of(item)
-    assert instance_state(item).obj() is item
-    assert instance_state(item)() is item
+    assert type(_held(item)) is int
+    assert not gc.is_tracked(item.__dict__)  # atomic values only
+    state = instance_state(item)
+    assert _held(item) is state is state_of(item) is instance_state(item)
+    assert state.persistent
+    assert state.session is session
+    assert state.key == IdentityKey(Item, (item.id,))
+    assert state.obj() is item
+    assert state() is item
 
 
-def test_three_tracked_objects_per_loaded_row(session: Session[Engine]) -> None:
+def test_two_tracked_objects_per_loaded_row(session: Session[Engine]) -> None:
     session.scalars(select(Item)).all()  # warm: compiled statement, caches
     session.expunge_all()
     gc.collect()
@@ -88,7 +107,125 @@ def test_three_tracked_objects_per_loaded_row(session: Session[Engine]) -> None:
     items = session.scalars(select(Item)).all()
     per_row = (len(gc.get_objects()) - before) / len(items)
     assert len(items) == 2000
-    assert per_row < 3.1, per_row  # the object, its dict, its state (no separate weakref)
+    assert per_row < 2.1, per_row  # the object and its weak reference: no state, no dict
+
+
+def test_a_write_to_a_loaded_object_makes_its_state_and_is_flushed(
+    session: Session[Engine],
+) -> None:
+    item, other = session.scalars(select(Item).order_by(Item.id).limit(2)).all()
+    item.qty = 1234
+    assert isinstance(_held(item), InstanceState)
+    assert type(_held(other)) is int  # untouched: still no state
+    assert item in session.dirty
+    assert instance_state(item).committed == {"qty": 0}
+    session.flush()
+    session.expire_all()
+    assert session.scalars(select(Item.qty).where(Item.id == item.id)).one() == 1234
+    assert item.qty == 1234
+
+
+def test_the_identity_map_reads_loaded_objects_without_making_states(
+    session: Session[Engine],
+) -> None:
+    items = session.scalars(select(Item).order_by(Item.id).limit(3)).all()
+    imap = session.identity_map
+    assert len(imap) == 3
+    assert set(imap.keys()) == {IdentityKey(Item, (i.id,)) for i in items}
+    assert sorted(imap.values(), key=lambda o: o.id) == items  # type: ignore[attr-defined]
+    assert IdentityKey(Item, (items[0].id,)) in imap
+    assert imap[IdentityKey(Item, (items[1].id,))] is items[1]
+    assert session.get(Item, items[2].id) is items[2]
+    assert all(type(_held(i)) is int for i in items)
+    assert all(i in session for i in items)  # membership asks for the state
+    assert all(instance_state(i).persistent for i in items)
+
+
+def test_a_loaded_object_is_detached_by_close_without_a_state_made(
+    session: Session[Engine],
+) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    session.close()
+    assert type(_held(item)) is int  # close() made no state for it
+    state = instance_state(item)
+    assert state.detached
+    assert state.key == IdentityKey(Item, (item.id,))
+    assert object_session(item) is None
+    assert item not in session
+    item.qty = 5  # a change to a detached object does not begin the session
+    assert not session.in_transaction()
+    session.add(item)  # back in, as persistent and modified
+    assert instance_state(item).persistent
+    assert item in session.dirty
+
+
+def test_a_loaded_object_outlives_its_dropped_session_detached(engine: Engine) -> None:
+    session = Session(engine)
+    item = session.scalars(select(Item).limit(1)).one()
+    ref = weakref.ref(session)
+    del session
+    gc.collect()
+    assert ref() is None
+    state = instance_state(item)
+    assert state.detached
+    with Session(engine) as other:
+        merged = other.merge(item)
+        assert merged is not item
+        assert merged.name == item.name
+
+
+def test_a_reloaded_row_gives_a_new_object_and_leaves_the_old_one_detached(
+    session: Session[Engine],
+) -> None:
+    old = session.scalars(select(Item).limit(1)).one()
+    session.expunge_all()
+    new = session.scalars(select(Item).where(Item.id == old.id)).one()
+    assert new is not old
+    assert instance_state(old).detached
+    assert instance_state(new).persistent
+    assert old not in session
+    assert new in session
+    with pytest.raises(InvalidRequestError, match="Can't attach instance"):
+        session.add(old)  # its row is in the session as another object
+
+
+def test_a_loaded_object_cannot_join_a_second_session(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    with Session(engine) as other, pytest.raises(InvalidRequestError, match="already attached"):
+        other.add(item)
+    assert instance_state(item).session is session
+
+
+def test_close_tells_listeners_about_loaded_objects_leaving(
+    session: Session[Engine],
+) -> None:
+    left: list[object] = []
+    session.events.persistent_to_detached.listen(lambda _s, obj: left.append(obj))
+    items = session.scalars(select(Item).limit(3)).all()
+    session.close()
+    assert sorted(map(id, left)) == sorted(map(id, items))
+
+
+def test_the_map_forgets_loaded_objects_that_are_gone(session: Session[Engine]) -> None:
+    items = session.scalars(select(Item)).all()
+    assert len(session.identity_map) == 2000
+    del items
+    gc.collect()
+    assert len(session.identity_map) == 0
+    assert session.identity_map.all_states() == []
+
+
+def test_commit_expires_loaded_objects_and_reloads_them(
+    engine: Engine, session: Session[Engine]
+) -> None:
+    item = session.scalars(select(Item).limit(1)).one()
+    session.commit()
+    assert instance_state(item).expired == frozenset({"id", "name", "qty"})
+    with engine.begin() as conn:
+        conn.execute(update(Item).values(qty=77))
+    assert item.qty == 77
 
 
 def test_the_state_is_hashed_by_identity_not_by_its_object() -> None:
@@ -245,3 +382,16 @@ def test_a_modified_object_referring_to_its_session_does_not_keep_both_alive(
     gc.collect()
     assert refs[0]() is None
     assert refs[1]() is None
+
+
+def test_an_update_returning_refreshes_a_loaded_object_and_leaves_it_bare(
+    session: Session[Engine],
+) -> None:
+    item = session.scalars(select(Item).order_by(Item.id).limit(1)).one()
+    got = session.scalars(
+        update(Item).where(Item.id == item.id).values(qty=321).returning(Item)
+    ).one()
+    assert got is item
+    assert item.qty == 321
+    assert type(_held(item)) is int  # refreshed without a state made
+    assert item not in session.dirty
