@@ -25,6 +25,8 @@ import itertools
 import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import call, is_
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from typed_session._mapping.mapper import mapper_of
@@ -238,7 +240,10 @@ class IdentityMap:
         count = 0
         for by_mapper in self._maps.values():
             for table in by_mapper.values():
-                dead = [ident for ident, entry in table.items() if entry() is None]
+                # C-level iteration (no Python frame per entry): a sweep during a large
+                # load visits about 1.5 entries per loaded row
+                gone = map(is_, map(call, table.values()), repeat(None))
+                dead = list(compress(table, gone))
                 for ident in dead:
                     del table[ident]
                 count += len(table)

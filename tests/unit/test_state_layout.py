@@ -395,3 +395,17 @@ def test_an_update_returning_refreshes_a_loaded_object_and_leaves_it_bare(
     assert item.qty == 321
     assert type(_held(item)) is int  # refreshed without a state made
     assert item not in session.dirty
+
+
+def test_a_sweep_drops_the_entries_of_objects_that_are_gone(
+    session: Session[Engine],
+) -> None:
+    imap = session.identity_map
+    items = session.scalars(select(Item).order_by(Item.id)).all()
+    kept = items[::2]
+    del items
+    gc.collect()
+    assert sum(map(len, imap.default_tables.values())) == 2000  # not swept yet
+    imap.sweep()
+    assert sum(map(len, imap.default_tables.values())) == len(kept) == 1000
+    assert {id(o) for o in imap.values()} == {id(o) for o in kept}
