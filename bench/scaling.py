@@ -1,11 +1,11 @@
 """Cost per row as N grows, and the share of it spent in cyclic GC (issue 17, item 4).
 
-``insert`` and ``load_all`` at N = 2,000 and N = 100,000 rows, for typed_session, SQLAlchemy's
-ORM (2.x ``sqlalchemy.orm.Session``) and SQLAlchemy Core, in µs per row, with the time spent
-in cyclic garbage collection during each timed call and the number of collections of each
-generation. A per-row cost that grows with N shows as a growth ratio µs/row(largest N) /
-µs/row(smallest N) above 1; the same ratio with the collector's time taken out says how much
-of the growth is the collector's.
+``insert``, ``load_all`` and ``load_update`` at N = 2,000 and N = 100,000 rows, for
+typed_session, SQLAlchemy's ORM (2.x ``sqlalchemy.orm.Session``) and SQLAlchemy Core, in µs
+per row, with the time spent in cyclic garbage collection during each timed call and the
+number of collections of each generation. A per-row cost that grows with N shows as a
+growth ratio µs/row(largest N) / µs/row(smallest N) above 1; the same ratio with the
+collector's time taken out says how much of the growth is the collector's.
 
 The implementations are the peer benchmark's, unchanged: ``OrmImpl`` and ``CoreImpl`` of
 ``../shared/bench/peers.py`` (imported from its file, like ``run.sh`` runs it) and
@@ -13,7 +13,12 @@ The implementations are the peer benchmark's, unchanged: ``OrmImpl`` and ``CoreI
 ``insert`` = build N objects (Core: N parameter dicts), ``add_all``, ``commit`` on a fresh
 session (Core: one ``executemany`` INSERT, ``commit``); ``load_all`` =
 ``scalars(select(Customer)).all()`` on a fresh session, held (Core: ``execute(select(...))
-.all()``), reading back the rows the same implementation just inserted. As in ``peers.py``:
+.all()``), reading back the rows the same implementation just inserted; ``load_update`` =
+``load_all`` then a change to every loaded object and ``commit`` (the peer benchmark's
+``load_for_change`` and ``update_all``), timed as one call: the peer benchmark times the
+change alone, after a collection, so a session that makes its per-object record on the
+first write (typed_session, issue 17) shows that cost there, and only the whole flow
+compares like with like. As in ``peers.py``:
 ``gc.collect()`` before each timed call, the collector left on during it, an untimed
 warm-up at N=2,000, the libraries interleaved with their order rotated every repetition,
 medians of the repetitions, the database checked after every workload. In-memory SQLite
@@ -56,7 +61,7 @@ from bench.peers_plugin import TypedSessionImpl
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SIZES = (2_000, 100_000)
-OPERATIONS = ("insert", "load_all")
+OPERATIONS = ("insert", "load_all", "load_update")
 WARMUP_N = 2_000
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench")
 URLS = {"sqlite": "sqlite://", "postgresql": PG_URL}
@@ -64,7 +69,7 @@ CORE = "SQLAlchemy Core"
 
 
 class Implementation(Protocol):
-    """The part of ``peers.py``'s plug-in interface these two workloads use."""
+    """The part of ``peers.py``'s plug-in interface these workloads use."""
 
     name: str
 
@@ -72,6 +77,8 @@ class Implementation(Protocol):
     def reset(self) -> None: ...
     def insert(self, n: int) -> None: ...
     def load_all(self) -> int: ...
+    def load_for_change(self) -> None: ...
+    def update_all(self) -> None: ...
     def scalar(self, sql: str) -> object: ...
     def release(self) -> None: ...
     def teardown(self) -> None: ...
@@ -154,7 +161,12 @@ def run_once(impl: Implementation, n: int) -> dict[str, Sample]:
     impl.release()
     if loaded != [n]:
         raise AssertionError(f"{impl.name}: load_all loaded {loaded}, expected {n}")
-    return {"insert": insert, "load_all": load_all}
+    load_update = timed(lambda: (impl.load_for_change(), impl.update_all()))
+    impl.release()
+    updated = impl.scalar("SELECT count(*) FROM customer WHERE description LIKE '% updated'")
+    if updated != n:
+        raise AssertionError(f"{impl.name}: load_update changed {updated} rows, expected {n}")
+    return {"insert": insert, "load_all": load_all, "load_update": load_update}
 
 
 Samples = dict[tuple[str, int, str], list[Sample]]
