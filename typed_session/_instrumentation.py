@@ -254,10 +254,20 @@ def _make_init(
     the other side and the history follow; one left out stays unset (it is then empty,
     or loaded once the object has a row), as in SQLAlchemy.
     """
-    namespace: dict[str, object] = {"_MISSING": MISSING}
+    namespace: dict[str, object] = {
+        "_MISSING": MISSING,
+        "_STATE": STATE_ATTR,
+        "_state_in": state_in,
+    }
     positional: list[str] = []
     keyword: list[str] = []
-    body = ["    _d = self.__dict__"]
+    # called again on a loaded object that has no state yet (it holds its map's mark), the
+    # state is made first: it must know the key the object had (a new object's dict is
+    # empty, so this costs one truth test)
+    body = [
+        "    _d = self.__dict__",
+        "    if _d and _d.get(_STATE).__class__ is int:\n        _state_in(self, _d)",
+    ]
     seen_default = False
     for attr in attributes:
         key = attr.key

@@ -49,6 +49,12 @@ class Item:
     qty: Mapped[int] = column(default=0)
 
 
+@entity(reg, table="sl_tags")
+class Tag:
+    name: Mapped[str] = column(primary_key=True)
+    value: Mapped[int]
+
+
 @entity(reg, table="sl_parents")
 class Holder:
     id: Mapped[int] = column(primary_key=True, init=False)
@@ -409,3 +415,18 @@ def test_a_sweep_drops_the_entries_of_objects_that_are_gone(
     imap.sweep()
     assert sum(map(len, imap.default_tables.values())) == len(kept) == 1000
     assert {id(o) for o in imap.values()} == {id(o) for o in kept}
+
+
+def test_init_called_again_on_a_loaded_object_keeps_its_identity(
+    session: Session[Engine],
+) -> None:
+    session.add(Tag(name="n1", value=1))
+    session.commit()
+    session.close()
+    tag = session.scalars(select(Tag)).one()
+    assert type(_held(tag)) is int
+    tag.__init__(name="other", value=9)  # type: ignore[misc]  # writes __dict__ directly
+    state = instance_state(tag)
+    assert state.persistent
+    assert state.identity == "n1"  # the key it was loaded with
+    assert session.get(Tag, "n1") is tag
