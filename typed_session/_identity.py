@@ -25,6 +25,7 @@ import itertools
 import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import compress, repeat
 from operator import call, is_
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
@@ -51,7 +52,14 @@ BARE: Final = weakref.ref
 
 _MARKS = itertools.count(1)
 #: the maps that have marked objects, by mark (an object may outlive its session's map)
-MARKED: weakref.WeakValueDictionary[int, IdentityMap] = weakref.WeakValueDictionary()
+#: (a plain dict of weak references with a callback: read in C, where a
+#: ``WeakValueDictionary`` reads in Python, once per loaded object that gets a state)
+MARKED: dict[int, weakref.ref[IdentityMap]] = {}
+
+
+def _forget_mark(mark: int, _ref: object) -> None:
+    """A marked map is gone: its mark leads nowhere (its objects are detached)."""
+    MARKED.pop(mark, None)
 
 
 @final
@@ -114,7 +122,7 @@ class IdentityMap:
         mark = self._mark
         if not mark:
             mark = self._mark = next(_MARKS)
-            MARKED[mark] = self
+            MARKED[mark] = weakref.ref(self, partial(_forget_mark, mark))
         return mark
 
     @property

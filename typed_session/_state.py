@@ -381,7 +381,8 @@ def unmark(obj: _O, d: dict[str, Any], mark: int) -> InstanceState[_O]:
     """
     mapper: Mapper[_O] = type(obj).__dict__[MAPPER_ATTR]
     ident = d.get(mapper.pk_keys[0]) if mapper.single_pk else mapper.identity_of(d)
-    imap = MARKED.get(mark)
+    ref = MARKED.get(mark)
+    imap = None if ref is None else ref()
     if imap is not None:
         table = imap.default_tables.get(mapper)
         entry = None if table is None else table.get(ident)
