@@ -21,12 +21,11 @@ out states makes them, and the bare entries are otherwise read as their objects.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress, repeat
+from itertools import compress, count, repeat
 from operator import call, is_
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
@@ -50,7 +49,7 @@ Entry = weakref.ref[Any]
 #: the class of a bare entry (a state is a subclass): ``entry.__class__ is BARE``
 BARE: Final = weakref.ref
 
-_MARKS = itertools.count(1)
+_MARKS = count(1)
 #: the maps that have marked objects, by mark (an object may outlive its session's map)
 #: (a plain dict of weak references with a callback: read in C, where a
 #: ``WeakValueDictionary`` reads in Python, once per loaded object that gets a state)

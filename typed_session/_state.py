@@ -376,21 +376,21 @@ def state_in(obj: _O, d: dict[str, Any]) -> InstanceState[_O] | None:
 def unmark(obj: _O, d: dict[str, Any], mark: int) -> InstanceState[_O]:
     """The state of a marked object (see ``state_in``), made now.
 
-    Written flat (no call per step): it runs once for each loaded object that is
-    changed, deleted or asked about.
+    It runs once for each loaded object that is changed, deleted or asked about, so it
+    is written flat: the last lines are ``IdentityMap.state_at``'s, inline (through the
+    call it measured 0.15 us slower per object).
     """
     mapper: Mapper[_O] = type(obj).__dict__[MAPPER_ATTR]
     ident = d.get(mapper.pk_keys[0]) if mapper.single_pk else mapper.identity_of(d)
     ref = MARKED.get(mark)
     imap = None if ref is None else ref()
-    if imap is not None:
-        table = imap.default_tables.get(mapper)
-        entry = None if table is None else table.get(ident)
+    table = None if imap is None else imap.default_tables.get(mapper)
+    if table is not None:
+        entry = table.get(ident)
         if entry is not None and entry() is obj:
             if entry.__class__ is not BARE:
-                return entry  # type: ignore[return-value]  # a state
-            state = new_instance_state(mapper, obj, ident, None, imap)
-            table[ident] = state  # type: ignore[index]  # table is set when entry is
+                return entry  # type: ignore[return-value]  # a state (the only other kind)
+            state = table[ident] = new_instance_state(mapper, obj, ident, None, imap)
             return state
     return new_instance_state(mapper, obj, ident)  # detached: a row, no session
 
