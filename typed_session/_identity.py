@@ -25,8 +25,7 @@ import weakref
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress, count, repeat
-from operator import call, is_
+from itertools import count
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from typed_session._mapping.mapper import mapper_of
@@ -247,10 +246,7 @@ class IdentityMap:
         count = 0
         for by_mapper in self._maps.values():
             for table in by_mapper.values():
-                # C-level iteration (no Python frame per entry): a sweep during a large
-                # load visits about 1.5 entries per loaded row
-                gone = map(is_, map(call, table.values()), repeat(None))
-                dead = list(compress(table, gone))
+                dead = [ident for ident, entry in table.items() if entry() is None]
                 for ident in dead:
                     del table[ident]
                 count += len(table)
