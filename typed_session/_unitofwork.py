@@ -17,9 +17,11 @@ self-referential table go level by level: every parent's batch before its childr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import graphlib
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, final
@@ -342,11 +344,34 @@ def plan_flush(
     for state in deleted:
         if id(state) not in switched:
             works[state.mapper, state.identity_token].deletes.append(state)
+    for w in works.values():
+        _in_key_order(w)
     if dependencies is not None and (
         deps is not None or any(w.deletes and w.mapper.relationship_keys for w in works.values())
     ):
         return FlushPlan(_steps_with_dependencies(works, bind_for, dependencies), tuple(clean))
     return FlushPlan(_ordered_steps(works, bind_for), tuple(clean))
+
+
+_WHERE = operator.itemgetter(3)  # UpdateRow.where, read in C
+_IDENTITY = operator.attrgetter("identity")
+
+
+def _in_key_order(work: _TableWork) -> None:
+    """Sort a table's UPDATEs and DELETEs by primary key, as SQLAlchemy does.
+
+    Transactions then lock a table's rows in one order whatever order their objects were
+    changed in (two concurrent flushes cannot deadlock on each other's rows), and a
+    unique value freed by one row's UPDATE is taken by a later row's as in SQLAlchemy.
+    Keys that do not sort (a custom type) keep the order the objects were changed in.
+    """
+    # sorted() and then assigned: a failed list.sort() may leave the list half sorted
+    with contextlib.suppress(TypeError):
+        if len(work.updates) > 1:
+            work.updates = sorted(work.updates, key=_WHERE)
+    with contextlib.suppress(TypeError):
+        if len(work.deletes) > 1:
+            work.deletes = sorted(work.deletes, key=_IDENTITY)
 
 
 def _switch_row(state: InstanceState[Any], d: dict[str, Any], old: InstanceState[Any]) -> UpdateRow:

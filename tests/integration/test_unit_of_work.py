@@ -507,3 +507,20 @@ def test_primary_key_change_updates_the_row_and_the_identity(
     assert session.get(Cell, ("s1", 10)) is cell
     session.commit()
     assert db_rows(engine, select(Cell.sheet, Cell.position, Cell.content)) == [("s1", 10, "a")]
+
+
+def test_a_key_freed_by_one_row_is_taken_by_a_row_changed_before_it(
+    session: Session[Engine],
+) -> None:
+    # UPDATEs go in primary-key order, as in SQLAlchemy: ("a", 1) moves to ("b", 1)
+    # before ("a", 2) takes ("a", 1), though ("a", 2) was changed first
+    session.add_all(
+        [Cell(sheet="a", position=1, content="x"), Cell(sheet="a", position=2, content="y")]
+    )
+    session.commit()
+    first, second = session.scalars(select(Cell).order_by(Cell.position)).all()
+    second.position = 1
+    first.sheet = "b"
+    session.commit()
+    rows = session.execute(select(Cell.sheet, Cell.position, Cell.content).order_by(Cell.sheet))
+    assert [tuple(r) for r in rows] == [("a", 1, "y"), ("b", 1, "x")]

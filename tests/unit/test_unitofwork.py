@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 from typing import Any
 
 import pytest
@@ -189,7 +190,7 @@ def _new(*objs: object) -> dict[InstanceState[Any], object]:
     return {state_of(o): o for o in objs}
 
 
-def _persistent(obj: object, ident: int) -> InstanceState[Any]:
+def _persistent(obj: object, ident: Hashable) -> InstanceState[Any]:
     """Give a fresh object an identity, as if loaded (no session involved)."""
     state = state_of(obj)
     state.identity = ident
@@ -269,6 +270,35 @@ def test_updates_carry_the_changed_values() -> None:
     assert row == UpdateRow(state, p.__dict__, {"name": "new"}, 1)
     assert row.takes_over is None
     assert plan.clean == ()
+
+
+def test_updates_and_deletes_of_a_table_go_in_primary_key_order() -> None:
+    # as SQLAlchemy: rows are locked in one order whatever order they were changed in
+    parents = [Parent(name=f"p{i}") for i in range(4)]
+    states = [_persistent(p, ident) for p, ident in zip(parents, (3, 1, 4, 2), strict=True)]
+    for p in parents:
+        p.name += "!"
+    plan = _plan({}, states, [])
+    (step,) = plan.steps
+    assert isinstance(step, UpdateRows)
+    assert [row.where for row in step.rows] == [1, 2, 3, 4]
+    doomed = [Child(parent_id=1) for _ in range(3)]
+    deleted: list[tuple[InstanceState[Any], object]] = [
+        (_persistent(c, ident), c) for c, ident in zip(doomed, (9, 7, 8), strict=True)
+    ]
+    (delete,) = _plan({}, [], deleted).steps
+    assert isinstance(delete, DeleteRows)
+    assert [s.identity for s in delete.states] == [7, 8, 9]
+
+
+def test_keys_that_do_not_sort_keep_the_order_they_were_changed_in() -> None:
+    parents = [Parent(name="a"), Parent(name="b"), Parent(name="c")]
+    states = [_persistent(p, ident) for p, ident in zip(parents, (2, "x", 1), strict=True)]
+    for p in parents:
+        p.name += "!"
+    (step,) = _plan({}, states, []).steps
+    assert isinstance(step, UpdateRows)
+    assert [row.where for row in step.rows] == [2, "x", 1]
 
 
 def test_unchanged_dirty_state_is_clean() -> None:
