@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, update
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy import Engine, create_engine, delete, select, update
+from sqlalchemy.exc import InvalidRequestError, SAWarning
 
 from typed_session import (
     IdentityKey,
@@ -430,3 +430,30 @@ def test_init_called_again_on_a_loaded_object_keeps_its_identity(
     assert state.persistent
     assert state.identity == "n1"  # the key it was loaded with
     assert session.get(Tag, "n1") is tag
+
+
+def test_a_savepoint_rollback_leaves_loaded_untouched_objects_alone(
+    session: Session[Engine],
+) -> None:
+    kept, changed = session.scalars(select(Item).order_by(Item.id).limit(2)).all()
+    savepoint = session.begin_nested()
+    changed.qty = 500
+    savepoint.rollback()
+    assert type(_held(kept)) is int  # not made a state, not expired
+    assert kept.__dict__.keys() >= {"id", "name", "qty"}
+    assert instance_state(changed).expired  # the changed one reloads
+    assert changed.qty == 1
+
+
+def test_a_new_row_given_a_loaded_objects_key_displaces_it(session: Session[Engine]) -> None:
+    last = session.scalars(select(Item).order_by(Item.id.desc()).limit(1)).one()
+    key = last.id
+    session.execute(delete(Item).where(Item.id == key))  # the row goes behind its back
+    assert type(_held(last)) is int
+    fresh = Item(name="fresh")
+    session.add(fresh)
+    with pytest.warns(SAWarning, match="Identity map already had an identity"):
+        session.flush()  # SQLite gives the freed key again
+    assert fresh.id == key
+    assert session.get(Item, key) is fresh
+    assert instance_state(last).detached
