@@ -259,17 +259,16 @@ class IdentityMap:
         append = out.append
         for token, by_mapper in self._maps.items():
             for mapper, table in by_mapper.items():
-                bare = False
-                for entry in table.values():
+                bare: list[tuple[Identity, Entry]] = []
+                for ident, entry in table.items():
                     if entry.__class__ is BARE:
-                        bare = True
+                        bare.append((ident, entry))  # made below: making one writes table
                     elif entry() is not None:
                         append(entry)  # type: ignore[arg-type]  # not bare: a state
-                if bare:  # made in a second pass: making one replaces its entry
-                    for ident, entry in [(i, e) for i, e in table.items() if e.__class__ is BARE]:
-                        state = self.state_at(table, ident, entry, mapper, token)
-                        if state is not None:
-                            append(state)
+                for ident, entry in bare:
+                    state = self.state_at(table, ident, entry, mapper, token)
+                    if state is not None:
+                        append(state)
         return out
 
     def made_states(self) -> list[InstanceState[Any]]:
