@@ -239,15 +239,13 @@ def load_instances(
         if entry is not None:
             obj = entry()
             if obj is not None:
-                if entry.__class__ is bare:  # loaded and untouched since: nothing expired
-                    if refresh:  # nor changed: the row's values replace them all
-                        d = obj.__dict__
-                        for key, pos in zip(keys, block.positions, strict=True):
-                            d[key] = row[offset + pos]
-                else:
-                    state: InstanceState[Any] = entry  # type: ignore[assignment]  # not bare
-                    if state.expired or refresh:
-                        _refresh_from_row(state, obj.__dict__, block, row, refresh=refresh)
+                # a bare entry's object is loaded and untouched since: nothing expired,
+                # nothing changed (a refresh replaces every value, and makes no state)
+                state: InstanceState[Any] | None = (
+                    None if entry.__class__ is bare else entry  # type: ignore[assignment]
+                )
+                if refresh or (state is not None and state.expired):
+                    _refresh_from_row(state, obj.__dict__, block, row, refresh=refresh)
                 append(obj)
                 continue
         if ident is None or (not single and None in ident):
@@ -275,22 +273,26 @@ def load_instances(
 
 
 def _refresh_from_row(
-    state: InstanceState[Any],
+    state: InstanceState[Any] | None,
     d: dict[str, Any],
     block: EntityColumns,
     row: Sequence[Any],
     *,
     refresh: bool,
 ) -> None:
-    """Fill an existing object's expired attributes (all unchanged ones with ``refresh``)."""
-    expired = state.expired or frozenset()
-    changed = state.committed if state.modified and state.committed else {}
+    """Fill an existing object's expired attributes (all unchanged ones with ``refresh``).
+
+    ``state`` is ``None`` for an object without one yet: nothing of it is expired or
+    changed.
+    """
+    expired = (None if state is None else state.expired) or frozenset()
+    changed = state.committed if state is not None and state.modified and state.committed else {}
     keys = block.mapper.load_keys
     offset = block.offset
     for key, pos in zip(keys, block.positions, strict=True):
         if key in expired or (refresh and key not in changed):
             d[key] = row[offset + pos]
-    if expired:
+    if expired and state is not None:
         mark_loaded(state)
 
 
